@@ -1,0 +1,216 @@
+package jsonl
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/ttpmap/ttpmap/source"
+)
+
+// maxFuzzInput caps fuzz inputs so each run stays fast.
+const maxFuzzInput = 64 << 10
+
+func addSeeds(f *testing.F) {
+	files, err := filepath.Glob("testdata/*")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, p := range files {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, s := range []string{
+		"", "[", "[]", "{}", "{\"a\":1}\n{", "[{\"a\":1},", "\xef\xbb\xbf[1,{\"b\":[{\"c\":null}]}]",
+		`{"u":"\ud83d\ude00\ud800\u0041"}`, `{"@timestamp":"2020-01-02","time":"/Date(-5)/"}`, `{"n":-1.5e-7,"m":1E+2}`, "{\"a\":1}}\n{\"b\":2}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Add(utf16Encode("[{\"a\":\"\U0001F600\"}]", false))
+	f.Add(utf16Encode("{\"b\":1}\n{", true))
+}
+
+// TestSeedsParse checks that every fixture reads without errors, so the
+// fuzz corpus starts from valid inputs.
+func TestSeedsParse(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("testdata/*")
+	for _, p := range files {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, rerrs := readAll(t, bytes.NewReader(data), p)
+		if len(evs) == 0 {
+			t.Errorf("%s: no events", p)
+		}
+		if len(rerrs) > 0 && filepath.Base(p) != "broken.ndjson" {
+			t.Errorf("%s: %v", p, rerrs)
+		}
+	}
+}
+
+// FuzzRead checks that reading never panics or loops, that every event and
+// record error points at the right offset and line, and that flattening a
+// valid object agrees with encoding/json's own tokens.
+//
+//	go test -run='^$' -fuzz=FuzzRead -fuzztime=30s ./source/jsonl
+func FuzzRead(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > maxFuzzInput {
+			return
+		}
+		rd := NewReader(bytes.NewReader(data), "fuzz")
+		// Offsets of UTF-16 input count the UTF-8 text, not data.
+		utf8In, _ := utf16BOM(data)
+		utf8In = !utf8In
+		for i := 0; ; i++ {
+			if i > len(data)+2 {
+				t.Fatalf("more results than input bytes")
+			}
+			e, err := rd.Read()
+			if err == io.EOF {
+				break
+			}
+			var re *source.RecordError
+			if errors.As(err, &re) {
+				if !utf8In {
+					continue
+				}
+				if re.Offset < 0 || re.Offset > int64(len(data)) {
+					t.Fatalf("error offset %d out of range: %v", re.Offset, re)
+				}
+				if want := 1 + int64(bytes.Count(data[:re.Offset], []byte{'\n'})); re.Line != want {
+					t.Fatalf("error line %d, want %d: %v", re.Line, want, re)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			if utf8In && (e.Offset < 0 || e.Offset >= int64(len(data)) || data[e.Offset] != '{') {
+				t.Fatalf("event offset %d does not point at '{'", e.Offset)
+			}
+			if e.Kind != KindJSONL || e.File != "fuzz" || e.Fields == nil {
+				t.Fatalf("bad event %+v", e)
+			}
+		}
+		if !utf8In || !json.Valid(data) || !utf8.Valid(data) {
+			return
+		}
+		want, ok := refFlatten(data)
+		if !ok {
+			return
+		}
+		w := walker{paths: &pathCache{}}
+		if err := w.walk(data); err != nil {
+			t.Fatalf("walk of valid JSON: %v", err)
+		}
+		got := map[string]string{}
+		for _, l := range w.out {
+			got[l.path.path] = l.val
+		}
+		if len(got) != len(want) {
+			t.Fatalf("flatten = %q, want %q", got, want)
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Fatalf("flatten[%q] = %q, want %q", k, got[k], v)
+			}
+		}
+	})
+}
+
+// refFlatten flattens a JSON object with encoding/json's tokenizer, the
+// reference for walker. ok is false when data is not an object or hits
+// the depth or path limits (where walker keeps raw text).
+func refFlatten(data []byte) (map[string]string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	out := map[string]string{}
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	var container func(d json.Delim, path string, depth int) bool
+	container = func(d json.Delim, path string, depth int) bool {
+		if d == '{' {
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return false
+				}
+				p := k.(string)
+				if path != "" {
+					p = path + "." + p
+				}
+				v, err := dec.Token()
+				if err != nil {
+					return false
+				}
+				if cd, ok := v.(json.Delim); ok {
+					if depth+1 > maxDepth || len(p) > maxPath || !container(cd, p, depth+1) {
+						return false
+					}
+				} else if s, ok := render(v); ok {
+					out[p] = s
+				}
+			}
+			_, err := dec.Token()
+			return err == nil
+		}
+		var joined []string
+		for idx := 0; dec.More(); idx++ {
+			v, err := dec.Token()
+			if err != nil {
+				return false
+			}
+			if cd, ok := v.(json.Delim); ok {
+				p := strconv.Itoa(idx)
+				if path != "" {
+					p = path + "." + p
+				}
+				if depth+1 > maxDepth || len(p) > maxPath || !container(cd, p, depth+1) {
+					return false
+				}
+			} else if s, ok := render(v); ok {
+				joined = append(joined, s)
+			}
+		}
+		if len(joined) > 0 {
+			s := joined[0]
+			for _, j := range joined[1:] {
+				s += "\n" + j
+			}
+			out[path] = s
+		}
+		_, err := dec.Token()
+		return err == nil
+	}
+	if !container('{', "", 0) {
+		return nil, false
+	}
+	return out, true
+}
+
+func render(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return string(appendNumber(nil, []byte(x))), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
+}
