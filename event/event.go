@@ -90,7 +90,7 @@ func (e *Event) Complete() {
 		e.Fields[FieldEventID] = strconv.Itoa(e.EventID)
 	}
 	if e.User == "" {
-		e.User = actingUser(e.Fields)
+		e.User = actingUser(e.Fields, e.EventID)
 	}
 }
 
@@ -102,13 +102,19 @@ func syncString(f map[string]string, key string, dst *string) {
 	}
 }
 
-// actingUser picks the account a record is about: the Sysmon/PowerShell
-// "User" field, else the target of a logon-style event, else its subject.
-func actingUser(f map[string]string) string {
+// actingUser picks the account that acted: the Sysmon/PowerShell "User"
+// field, else the target of a logon-style event (the account logging on),
+// else its subject. In account-management events (4720–4767, 4780–4799)
+// the target is the account or group acted upon, so the subject comes first.
+func actingUser(f map[string]string, eventID int) string {
 	if u := f["User"]; u != "" {
 		return u
 	}
-	for _, p := range [][2]string{{"TargetDomainName", "TargetUserName"}, {"SubjectDomainName", "SubjectUserName"}, {"AccountDomain", "AccountName"}} {
+	order := [][2]string{{"TargetDomainName", "TargetUserName"}, {"SubjectDomainName", "SubjectUserName"}, {"AccountDomain", "AccountName"}}
+	if eventID >= 4720 && eventID <= 4767 || eventID >= 4780 && eventID <= 4799 {
+		order[0], order[1] = order[1], order[0]
+	}
+	for _, p := range order {
 		name := f[p[1]]
 		if name == "" || name == "-" {
 			continue
