@@ -97,7 +97,7 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	}
 	bw := bufio.NewWriterSize(out, 64<<10)
 	color := format == "summary" && output == "" && isTerminal(e.stdout)
-	writer, err := report.New(format, bw, report.Options{Color: color, Tool: "ttpmap " + Version, KB: kb})
+	writer, err := report.New(format, bw, report.Options{Color: color, Tool: "ttpmap " + Version, Techniques: techniqueNamer(kb)})
 	if err != nil {
 		return &usageError{err.Error()}
 	}
@@ -256,4 +256,15 @@ func humanInt(n int64) string {
 		b.WriteString(s[i : i+3])
 	}
 	return b.String()
+}
+
+// techniqueNamer lets reports name techniques a finding carries only by id.
+func techniqueNamer(kb *attack.KB) report.TechniqueNamer {
+	return report.TechniqueNamerFunc(func(id string) (string, bool) {
+		t, ok := kb.Technique(id)
+		if !ok {
+			return "", false
+		}
+		return t.Name, true
+	})
 }
