@@ -5,6 +5,7 @@ package event
 import (
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -34,9 +35,10 @@ type Event struct {
 	EventID  int       // Windows event ID; 0 when the source has none
 	RecordID uint64    // EventRecordID or record ordinal within the file
 
-	Kind   string // the source format that produced it: "evtx", "wincsv", "jsonl", …
-	File   string // the input it came from (path, "-" for stdin, "archive.zip:inner.json")
-	Offset int64  // byte offset or line number of the record in File, for error messages
+	Kind    string // the source format that produced it: "evtx", "wincsv", "jsonl", …
+	Product string // the Sigma logsource product: "windows", "linux", …; "" unknown
+	File    string // the input it came from (path, "-" for stdin, "archive.zip:inner.json")
+	Offset  int64  // byte offset or line number of the record in File, for error messages
 
 	// Message is the rendered description when the source has one (Event
 	// Viewer CSV, nxlog "Message"); empty otherwise.
@@ -91,6 +93,26 @@ func (e *Event) Complete() {
 	}
 	if e.User == "" {
 		e.User = actingUser(e.Fields, e.EventID)
+	}
+	if e.Product == "" && (e.Channel != "" || e.Provider != "" || e.EventID != 0) {
+		e.Product = "windows"
+	}
+	stripSpaces(e.Fields)
+}
+
+// stripSpaces renames fields whose names hold spaces ("Threat Name", as
+// Defender writes EventData) to the spaceless form Sigma rules use
+// ("ThreatName"). An existing spaceless field wins.
+func stripSpaces(f map[string]string) {
+	for k, v := range f {
+		if strings.IndexByte(k, ' ') < 0 {
+			continue
+		}
+		n := strings.ReplaceAll(k, " ", "")
+		if _, ok := f[n]; !ok {
+			f[n] = v
+		}
+		delete(f, k)
 	}
 }
 

@@ -10,7 +10,7 @@
 //     values keep their element names (EventID, Channel, Computer, …);
 //     Provider Name becomes Provider_Name, TimeCreated SystemTime
 //     TimeCreated (RFC 3339, UTC), Execution ProcessID/ThreadID
-//     ExecutionProcessID/ExecutionThreadID, Security UserID UserID,
+//     ProcessID/ThreadID, Security UserID UserID,
 //     Correlation ActivityID ActivityID. EventData and UserData leaves
 //     keep their own names.
 //   - Winlogbeat 7+ / ECS: winlog.event_id, winlog.channel, …,

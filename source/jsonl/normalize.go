@@ -14,8 +14,8 @@ import (
 const (
 	fieldProviderGUID    = "Provider_Guid"
 	fieldUserID          = "UserID"
-	fieldExecProcessID   = "ExecutionProcessID"
-	fieldExecThreadID    = "ExecutionThreadID"
+	fieldExecProcessID   = "ProcessID"
+	fieldExecThreadID    = "ThreadID"
 	fieldActivityID      = "ActivityID"
 	fieldRelatedActivity = "RelatedActivityID"
 	fieldMessage         = "Message"
