@@ -114,13 +114,24 @@ func New(rules []*sigma.Rule, opts Options) (*Engine, []SkippedRule, error) {
 		e.minLevel = r
 	}
 	var skipped []SkippedRule
-	var detections, correlations []*sigma.Rule
+	var detections, correlations, filters []*sigma.Rule
 	for _, r := range rules {
 		switch {
 		case r.Correlation != nil:
 			correlations = append(correlations, r)
-		case r.IsDetection():
+		case r.Filter != nil:
+			filters = append(filters, r)
+		default:
 			detections = append(detections, r)
+		}
+	}
+	if len(filters) > 0 {
+		var err error
+		// The result is complete even with an error, which names filters
+		// that matched no rule.
+		detections, err = sigma.ApplyFilters(detections, filters)
+		if err != nil {
+			opts.Logger.Warn("meta filters", "err", err)
 		}
 	}
 	for _, r := range detections {

@@ -8,11 +8,12 @@ import (
 )
 
 // index maps an event's channel and event ID to the matchers that can match
-// it. Rules without a channel (unknown to the mapping as "any channel", e.g.
-// Linux categories) sit in anyChannel and meet every event.
+// it. Rules whose target names no channel (Linux categories, a bare
+// "product: windows") sit in anyChannel under their product and meet every
+// event of that product; rules without a product meet every event.
 type index struct {
 	channels   map[string]*channelRules // key: the channel as the mapping spells it
-	anyChannel channelRules
+	anyChannel map[string]*channelRules // key: lower-case product, "" for any
 }
 
 type channelRules struct {
@@ -21,7 +22,7 @@ type channelRules struct {
 }
 
 func newIndex() index {
-	return index{channels: map[string]*channelRules{}}
+	return index{channels: map[string]*channelRules{}, anyChannel: map[string]*channelRules{}}
 }
 
 func (cr *channelRules) add(ids []int, m *sigma.Matcher) {
@@ -54,15 +55,19 @@ func (ix *index) add(t sigma.Target, m *sigma.Matcher) {
 		ids = m.EventIDs()
 	}
 	if t.Channel == "" {
-		ix.anyChannel.add(ids, m)
+		bucket(ix.anyChannel, strings.ToLower(m.Rule().Logsource.Product)).add(ids, m)
 		return
 	}
-	cr := ix.channels[t.Channel]
+	bucket(ix.channels, t.Channel).add(ids, m)
+}
+
+func bucket(m map[string]*channelRules, key string) *channelRules {
+	cr := m[key]
 	if cr == nil {
 		cr = &channelRules{}
-		ix.channels[t.Channel] = cr
+		m[key] = cr
 	}
-	cr.add(ids, m)
+	return cr
 }
 
 // candidates calls fn for every matcher that may match ev.
@@ -70,7 +75,14 @@ func (ix *index) candidates(ev *event.Event, fn func(*sigma.Matcher)) {
 	if cr := ix.lookup(ev.Channel); cr != nil {
 		cr.each(ev.EventID, fn)
 	}
-	ix.anyChannel.each(ev.EventID, fn)
+	if ev.Product != "" {
+		if cr := ix.anyChannel[ev.Product]; cr != nil {
+			cr.each(ev.EventID, fn)
+		}
+	}
+	if cr := ix.anyChannel[""]; cr != nil {
+		cr.each(ev.EventID, fn)
+	}
 }
 
 func (ix *index) lookup(channel string) *channelRules {

@@ -122,7 +122,9 @@ func printTechnique(e *env, kb *attack.KB, t *attack.Technique, asked string) {
 				line = "    " + dc.DataSource + ": " + dc.Name
 			}
 			line += " [" + dc.Source + "]"
-			if len(ls) > 0 {
+			// v17.1 links carry the component's log sources for every
+			// technique it serves; only v18.1 analytics name this one's.
+			if len(ls) > 0 && dc.Source != "v17.1" {
 				line += " — " + strings.Join(limit(ls, 4), "; ")
 			}
 			fmt.Fprintln(w, line)
