@@ -22,7 +22,9 @@ var severities = [...]string{"critical", "high", "medium", "low", "informational
 
 // tacticOrder is the ATT&CK Enterprise matrix order of tactics, by short
 // name, with each tactic's ID so that "TA0006" sorts like
-// "credential-access".
+// "credential-access". ATT&CK v19 split defense-evasion into stealth and
+// defense-impairment (SigmaHQ already tags them); they sit where their
+// parent stands. Their v19 ids are not in the embedded v18.1 data.
 var tacticOrder = [...]struct{ name, id string }{
 	{"reconnaissance", "TA0043"},
 	{"resource-development", "TA0042"},
@@ -31,6 +33,8 @@ var tacticOrder = [...]struct{ name, id string }{
 	{"persistence", "TA0003"},
 	{"privilege-escalation", "TA0004"},
 	{"defense-evasion", "TA0005"},
+	{"stealth", "-"},
+	{"defense-impairment", "-"},
 	{"credential-access", "TA0006"},
 	{"discovery", "TA0007"},
 	{"lateral-movement", "TA0008"},
