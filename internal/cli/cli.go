@@ -53,7 +53,7 @@ func verbs() []verb {
 	return []verb{
 		{"scan", "map event logs (EVTX, Event Viewer CSV, JSON) to ATT&CK findings", runScan},
 		{"attack", "look up ATT&CK techniques and tactics (embedded knowledge base)", runAttack},
-		{"rules", "list the loaded Sigma rules", runRules},
+		{"rules", "list, lint and regression-test Sigma rules", runRules},
 		{"version", "print the version", runVersion},
 	}
 }

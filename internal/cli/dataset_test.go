@@ -137,3 +137,19 @@ func TestRegressionData(t *testing.T) {
 		t.Errorf("only %d regression tests ran", passed)
 	}
 }
+
+func TestRulesLintAndTest(t *testing.T) {
+	sigmaDir := needDataset(t, "sigma")
+	stdout, stderr, code := run(t, "", "rules", "lint", filepath.Join(sigmaDir, "rules", "windows"))
+	if code != 0 || !strings.HasSuffix(stdout, "loaded 2407, failed 0\n") {
+		t.Errorf("lint: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = run(t, "", "rules", "test", filepath.Join(sigmaDir, "regression_data"))
+	if code != 0 || !strings.HasSuffix(stdout, "202 passed, 0 failed\n") {
+		t.Errorf("test: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// Extra matches are reported, as upstream's runner warns about them.
+	if !strings.Contains(stdout, "extra)") {
+		t.Errorf("no extra-match report in:\n%s", stdout)
+	}
+}
