@@ -2,6 +2,11 @@
 // interfaces every format package implements, the positioned RecordError,
 // and the core that walks folders, opens archives and sniffs formats by
 // content. Format packages only parse; they never touch the filesystem.
+//
+// Formats are given UTF-8 only: the Walker converts UTF-16 input (with
+// or without a byte-order mark) and drops a UTF-8 BOM before sniffing, so
+// offsets reported for such inputs (RecordError.Offset, event.Event.Offset)
+// count bytes of the converted UTF-8 text, not of the file.
 package source
 
 import (

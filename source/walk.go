@@ -30,7 +30,10 @@ var ErrUnknownFormat = errors.New("unknown input format")
 
 // Walker opens inputs: files, folders (recursively, in lexical order), "-"
 // for stdin, and .gz, .zip and .tar(.gz) archives read in place. Formats and
-// archives are recognised by content.
+// archives are recognised by content. Text in UTF-16 (with or without a
+// byte-order mark) is converted to UTF-8, and a UTF-8 BOM is dropped, before
+// the formats see it (see DetectEncoding), so offsets in such inputs count
+// bytes of the UTF-8 text after the BOM.
 type Walker struct {
 	Formats []Format
 	Stdin   io.Reader
@@ -137,8 +140,8 @@ const maxNesting = 4
 // stream sniffs r and dispatches it to an archive reader or a format.
 func (w *Walker) stream(ctx context.Context, r io.Reader, name string, depth int, explicit bool, fn func(Input) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
-	head, err := br.Peek(SniffSize)
-	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+	head, err := peek(br)
+	if err != nil {
 		w.report(fmt.Errorf("read %s: %w", name, err))
 		return nil
 	}
@@ -160,6 +163,19 @@ func (w *Walker) stream(ctx context.Context, r io.Reader, name string, depth int
 		case len(head) >= 4 && bytes.Equal(head[:4], []byte("PK\x03\x04")):
 			// A zip needs random access; spool it to a temporary file.
 			return w.spoolZip(ctx, br, name, depth, fn)
+		}
+	}
+	// Text formats see UTF-8 without a BOM, whatever the input's encoding.
+	// Binary input has neither a BOM nor UTF-16's zero bytes at its start,
+	// so it passes untouched.
+	if enc, bom := DetectEncoding(head); enc != UTF8 || bom > 0 {
+		br = bufio.NewReaderSize(NewUTF8Reader(br, enc), 64<<10)
+		if head, err = peek(br); err != nil {
+			w.report(fmt.Errorf("read %s: %s: %w", name, enc, err))
+			return nil
+		}
+		if len(head) == 0 {
+			return nil
 		}
 	}
 	for _, f := range w.Formats {
@@ -185,6 +201,16 @@ func (w *Walker) stream(ctx context.Context, r io.Reader, name string, depth int
 	}
 	w.report(fmt.Errorf("%s: %w", name, ErrUnknownFormat))
 	return nil
+}
+
+// peek returns up to SniffSize leading bytes of br; a short input is no
+// error.
+func peek(br *bufio.Reader) ([]byte, error) {
+	head, err := br.Peek(SniffSize)
+	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, err
+	}
+	return head, nil
 }
 
 func isTar(head []byte) bool {

@@ -63,12 +63,10 @@ type Format struct{}
 func (Format) Name() string { return KindJSONL }
 
 // Sniff reports whether head starts, after an optional UTF-8 byte-order
-// mark and whitespace, with '{' or '['. UTF-16 with a byte-order mark is
-// recognised too.
+// mark and whitespace, with '{' or '['. UTF-16 input (Windows PowerShell
+// 5.1 writes "ConvertTo-Json > file" as UTF-16LE) reaches it already
+// converted to UTF-8 by source.Walker.
 func (Format) Sniff(head []byte) bool {
-	if is, be := utf16BOM(head); is {
-		return sniffUTF16(head, be)
-	}
 	if len(head) >= 3 && head[0] == 0xef && head[1] == 0xbb && head[2] == 0xbf {
 		head = head[3:]
 	}
@@ -116,11 +114,10 @@ type element struct {
 	off int64
 }
 
-// NewReader returns a Reader over r whose display name is name. Input with
-// a UTF-16 byte-order mark is converted to UTF-8; offsets then count UTF-8
-// bytes.
+// NewReader returns a Reader over r, UTF-8 text whose display name is
+// name. A leading UTF-8 byte-order mark is skipped.
 func NewReader(r io.Reader, name string) *Reader {
-	return &Reader{name: name, f: feed{r: &bomReader{r: r}, limit: maxRecordSize}}
+	return &Reader{name: name, f: feed{r: r, limit: maxRecordSize}}
 }
 
 // Close marks the reader finished. The caller owns the underlying reader.

@@ -4,18 +4,21 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"testing/iotest"
 	"time"
-	"unicode/utf16"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/ttpmap/ttpmap/event"
 	"github.com/ttpmap/ttpmap/source"
@@ -774,69 +777,110 @@ func TestSecurityDatasetsZip(t *testing.T) {
 	}
 }
 
-func utf16Encode(s string, bigEndian bool) []byte {
-	var out []byte
-	if bigEndian {
-		out = []byte{0xfe, 0xff}
-	} else {
-		out = []byte{0xff, 0xfe}
-	}
-	for _, u := range utf16.Encode([]rune(s)) {
-		if bigEndian {
-			out = append(out, byte(u>>8), byte(u))
-		} else {
-			out = append(out, byte(u), byte(u>>8))
+// utf16Variants returns text (UTF-8, a BOM is dropped) as UTF-16LE and
+// UTF-16BE with a byte-order mark and as UTF-16LE without one.
+func utf16Variants(t testing.TB, text []byte) map[string][]byte {
+	t.Helper()
+	text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf"))
+	out := map[string][]byte{}
+	for name, enc := range map[string]encoding.Encoding{
+		"le-bom": unicode.UTF16(unicode.LittleEndian, unicode.UseBOM),
+		"be-bom": unicode.UTF16(unicode.BigEndian, unicode.UseBOM),
+		"le":     unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM),
+	} {
+		b, err := enc.NewEncoder().Bytes(text)
+		if err != nil {
+			t.Fatal(err)
 		}
+		out[name] = b
 	}
 	return out
 }
 
-// TestUTF16 reads what Windows PowerShell 5.1 writes for
-// "Get-WinEvent | ConvertTo-Json > file": UTF-16LE with a byte-order mark.
+// walkFile reads path through a source.Walker that knows only this format,
+// as the CLI reads files. Events come back with File cleared and record
+// errors as text with the file name replaced by "x".
+func walkFile(t testing.TB, path string) (evs []*event.Event, errs []string) {
+	t.Helper()
+	var openErrs []error
+	w := source.Walker{Formats: []source.Format{Format{}}, OnError: func(err error) { openErrs = append(openErrs, err) }}
+	err := w.Walk(context.Background(), []string{path}, func(in source.Input) error {
+		for {
+			e, err := in.Reader.Read()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			var re *source.RecordError
+			if errors.As(err, &re) {
+				errs = append(errs, strings.ReplaceAll(re.Error(), path, "x"))
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			e.File = ""
+			evs = append(evs, e)
+		}
+	})
+	if err != nil || len(openErrs) > 0 {
+		t.Fatalf("walk %s: %v, %v", path, err, openErrs)
+	}
+	return evs, errs
+}
+
+// TestUTF16 reads UTF-16 versions of the fixtures through source.Walker,
+// which converts them, and expects what the UTF-8 fixture gives. Windows
+// PowerShell 5.1 writes "Get-WinEvent | ConvertTo-Json > file" as UTF-16LE
+// with a byte-order mark.
 func TestUTF16(t *testing.T) {
 	t.Parallel()
-	doc := "[\r\n    {\r\n        \"Id\":  4688,\r\n        \"ProviderName\":  \"Microsoft-Windows-Security-Auditing\",\r\n" +
+	const ps = "[\r\n    {\r\n        \"Id\":  4688,\r\n        \"ProviderName\":  \"Microsoft-Windows-Security-Auditing\",\r\n" +
 		"        \"LogName\":  \"Security\",\r\n        \"MachineName\":  \"pc1\",\r\n        \"Message\":  \"A new process has been created. caf\u00e9 \U0001F600\",\r\n" +
 		"        \"TimeCreated\":  \"\\/Date(1589462400123)\\/\"\r\n    }\r\n]"
-	for _, be := range []bool{false, true} {
-		data := utf16Encode(doc, be)
-		if !(Format{}).Sniff(data) {
-			t.Errorf("Sniff(UTF-16, be=%v) = false", be)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ps.json"), []byte(ps), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fixtures, _ := filepath.Glob("testdata/*")
+	for _, fixture := range append(fixtures, filepath.Join(dir, "ps.json")) {
+		data, err := os.ReadFile(fixture)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, chunk := range []int{1, 3, 4096} {
-			evs, rerrs := readAll(t, iotest.OneByteReader(&chunkReader{data: data, n: chunk}), "ps.json")
-			if len(rerrs) > 0 || len(evs) != 1 {
-				t.Fatalf("be=%v: events %d errors %v", be, len(evs), rerrs)
+		ref, refErrs := walkFile(t, fixture)
+		if len(ref) == 0 {
+			t.Fatalf("%s: no events", fixture)
+		}
+		for variant, enc := range utf16Variants(t, data) {
+			p := filepath.Join(dir, variant+"-"+filepath.Base(fixture))
+			if err := os.WriteFile(p, enc, 0o644); err != nil {
+				t.Fatal(err)
 			}
-			checkEvent(t, 0, evs[0], want{id: 4688, channel: "Security", provider: "Microsoft-Windows-Security-Auditing",
-				host: "pc1", time: "2020-05-14T13:20:00.123Z", message: "A new process has been created. caf\u00e9 \U0001F600"})
+			evs, errs := walkFile(t, p)
+			if len(evs) != len(ref) || !reflect.DeepEqual(errs, refErrs) {
+				t.Fatalf("%s: %d events, errors %q; want %d, %q", p, len(evs), errs, len(ref), refErrs)
+			}
+			for i := range evs {
+				if !reflect.DeepEqual(evs[i], ref[i]) {
+					t.Fatalf("%s: event %d differs:\n got %+v\nwant %+v", p, i, evs[i], ref[i])
+				}
+			}
 		}
 	}
-	if (Format{}).Sniff([]byte("\xff\xfe<\x00")) {
-		t.Error("Sniff accepted UTF-16 XML")
+	evs, _ := walkFile(t, filepath.Join(dir, "le-ps.json"))
+	if len(evs) != 1 {
+		t.Fatalf("PowerShell export: %d events", len(evs))
 	}
-	// A dangling byte and an unpaired surrogate become U+FFFD.
-	data := append(utf16Encode(`{"a":"x`, false), 0x00, 0xd8, '"', 0, '}', 0, 0x41)
-	evs, _ := readAll(t, bytes.NewReader(data), "odd.json")
-	if len(evs) != 1 || evs[0].Fields["a"] != "x\uFFFD" {
+	checkEvent(t, 0, evs[0], want{id: 4688, channel: "Security", provider: "Microsoft-Windows-Security-Auditing",
+		host: "pc1", time: "2020-05-14T13:20:00.123Z", message: "A new process has been created. caf\u00e9 \U0001F600"})
+	// An unpaired surrogate and a dangling byte become U+FFFD.
+	odd := append(utf16Variants(t, []byte(`{"a":"x`))["le-bom"], 0x00, 0xd8, '"', 0, '}', 0, 0x41)
+	if err := os.WriteFile(filepath.Join(dir, "odd.json"), odd, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := walkFile(t, filepath.Join(dir, "odd.json")); len(evs) != 1 || evs[0].Fields["a"] != "x\uFFFD" {
 		t.Fatalf("events %v", evs)
 	}
-}
-
-// chunkReader returns at most n bytes per Read.
-type chunkReader struct {
-	data []byte
-	n    int
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if len(c.data) == 0 {
-		return 0, io.EOF
-	}
-	n := min(len(p), c.n, len(c.data))
-	copy(p, c.data[:n])
-	c.data = c.data[n:]
-	return n, nil
 }
 
 // TestMemoryBounded streams 40 MB and checks the buffers stay small.

@@ -18,9 +18,9 @@ const maxFuzzInput = 64 << 10
 // maxSeed is how much of each fixture seeds the fuzzer.
 const maxSeed = 6 << 10
 
-// FuzzRead feeds arbitrary bytes to Sniff and the reader. The property is:
-// no panic, Read ends (io.EOF or a fatal error) and only RecordErrors come
-// before the end.
+// FuzzRead feeds arbitrary bytes, converted to UTF-8 as source.Walker does,
+// to Sniff and the reader. The property is: no panic, Read ends (io.EOF or
+// a fatal error) and only RecordErrors come before the end.
 //
 //	go test -run='^$' -fuzz=FuzzRead -fuzztime=30s ./source/wincsv
 func FuzzRead(f *testing.F) {
@@ -34,7 +34,7 @@ func FuzzRead(f *testing.F) {
 		// first records (header, quoting, multi-line messages) are enough.
 		data = data[:min(len(data), maxSeed)]
 		f.Add(data)
-		f.Add(utf16Encode(data[:min(len(data), maxSeed/2)], false, true))
+		f.Add(utf16Variants(f, data[:min(len(data), maxSeed/2)])["le-bom"])
 	}
 	f.Add([]byte("Level,Date and Time,Source,Event ID,Task Category\r\nInformation,01/02/2026 1:02:03 PM,Sysmon,1,x,\"Process Create:\nImage: a\n\"\r\n"))
 	f.Add([]byte("Date and Time,Event ID,Description\n2026-01-02,4104,\"Creating Scriptblock text (1 of 1):\nScriptBlock ID: x\"\n"))
@@ -42,6 +42,13 @@ func FuzzRead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxFuzzInput {
 			return
+		}
+		// Formats get UTF-8 without a BOM, as source.Walker converts it.
+		if enc, bom := source.DetectEncoding(data); enc != source.UTF8 || bom > 0 {
+			var err error
+			if data, err = io.ReadAll(source.NewUTF8Reader(bytes.NewReader(data), enc)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		head := data[:min(len(data), source.SniffSize)]
 		_ = Format{}.Sniff(head)

@@ -13,8 +13,9 @@
 // Extra columns (Computer, User, Level, Channel/Log Name, Record ID) are
 // used when present, and so is the column set of PowerShell's
 // Get-WinEvent | Export-Csv (Id, TimeCreated, ProviderName, LogName,
-// MachineName, Message…). Input may be UTF-8 (with or without BOM) or UTF-16
-// (Event Viewer writes it on some versions); it is read as a stream and one
+// MachineName, Message…). Input is UTF-8, with or without a BOM; UTF-16
+// exports (Event Viewer writes them on some versions) are converted by
+// source.Walker before they get here. It is read as a stream and one
 // record never takes more than 16 MiB.
 //
 // Dates are in the exporting machine's locale ("11/23/2026 7:42:26 AM",
@@ -43,6 +44,7 @@
 package wincsv
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -64,7 +66,7 @@ func (Format) Name() string { return "wincsv" }
 // Sniff reports whether head starts with an Event Viewer CSV header: a
 // first line with at least a date column and an event ID column.
 func (Format) Sniff(head []byte) bool {
-	text := decodeHead(head)
+	text := bytes.TrimPrefix(head, utf8BOM)
 	line := text
 	if i := indexNewline(text); i >= 0 {
 		line = text[:i]

@@ -2,15 +2,18 @@ package wincsv
 
 import (
 	"bytes"
-	"encoding/binary"
+	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf16"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/ttpmap/ttpmap/event"
 	"github.com/ttpmap/ttpmap/source"
@@ -270,90 +273,95 @@ func TestSystemEventViewer(t *testing.T) {
 	}
 }
 
-// utf16Encode re-encodes UTF-8 text as UTF-16 with an optional BOM.
-func utf16Encode(text []byte, bigEndian, bom bool) []byte {
+// utf16Variants returns text (UTF-8, a BOM is dropped) as UTF-16LE and
+// UTF-16BE with a byte-order mark and as UTF-16LE without one.
+func utf16Variants(t testing.TB, text []byte) map[string][]byte {
+	t.Helper()
 	text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf"))
-	units := utf16.Encode([]rune(string(text)))
-	var out bytes.Buffer
-	var order binary.ByteOrder = binary.LittleEndian
-	if bigEndian {
-		order = binary.BigEndian
+	out := map[string][]byte{}
+	for name, enc := range map[string]encoding.Encoding{
+		"le-bom": unicode.UTF16(unicode.LittleEndian, unicode.UseBOM),
+		"be-bom": unicode.UTF16(unicode.BigEndian, unicode.UseBOM),
+		"le":     unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM),
+	} {
+		b, err := enc.NewEncoder().Bytes(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = b
 	}
-	if bom {
-		_ = binary.Write(&out, order, uint16(0xFEFF))
-	}
-	_ = binary.Write(&out, order, units)
-	return out.Bytes()
+	return out
 }
 
+// walkFile reads path through a source.Walker that knows only this format,
+// as the CLI reads files. Events come back with File cleared and record
+// errors as text with the file name replaced by "x".
+func walkFile(t testing.TB, path string) (evs []*event.Event, errs []string) {
+	t.Helper()
+	var openErrs []error
+	w := source.Walker{Formats: []source.Format{Format{}}, OnError: func(err error) { openErrs = append(openErrs, err) }}
+	err := w.Walk(context.Background(), []string{path}, func(in source.Input) error {
+		for {
+			e, err := in.Reader.Read()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			var re *source.RecordError
+			if errors.As(err, &re) {
+				errs = append(errs, strings.ReplaceAll(re.Error(), path, "x"))
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			e.File = ""
+			evs = append(evs, e)
+		}
+	})
+	if err != nil || len(openErrs) > 0 {
+		t.Fatalf("walk %s: %v, %v", path, err, openErrs)
+	}
+	return evs, errs
+}
+
+// TestUTF16 reads UTF-16 versions of the fixtures through source.Walker,
+// which converts them, and expects what the UTF-8 fixture gives.
 func TestUTF16(t *testing.T) {
-	for _, fixture := range []string{"security_eventviewer.csv", "security_brief002.csv", "system_eventviewer.csv"} {
-		data := readFixture(t, fixture)
-		ref, _ := readAll(t, data, fixture)
-		for _, tc := range []struct {
-			name           string
-			bigEndian, bom bool
-		}{{"LE+BOM", false, true}, {"LE", false, false}, {"BE+BOM", true, true}} {
-			t.Run(fixture+"/"+tc.name, func(t *testing.T) {
-				enc := utf16Encode(data, tc.bigEndian, tc.bom)
-				if !(Format{}).Sniff(enc[:min(len(enc), source.SniffSize)]) {
-					t.Error("Sniff = false on UTF-16 input")
+	const surrogates = "Level,Date and Time,Source,Event ID,Task Category\r\n" +
+		"Information,11/23/2026 7:42:26 AM,App,1,None,\"Name: caf\u00e9 \U0001F600\"\r\n"
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "surrogates.csv"), []byte(surrogates), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, fixture := range []string{"testdata/security_eventviewer.csv", "testdata/security_brief002.csv",
+		"testdata/system_eventviewer.csv", filepath.Join(dir, "surrogates.csv")} {
+		data, err := os.ReadFile(fixture)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, refErrs := walkFile(t, fixture)
+		if len(ref) == 0 {
+			t.Fatalf("%s: no events", fixture)
+		}
+		for variant, enc := range utf16Variants(t, data) {
+			t.Run(filepath.Base(fixture)+"/"+variant, func(t *testing.T) {
+				p := filepath.Join(dir, variant+"-"+filepath.Base(fixture))
+				if err := os.WriteFile(p, enc, 0o644); err != nil {
+					t.Fatal(err)
 				}
-				// Read through a reader that returns odd-sized pieces, so
-				// code units and surrogates straddle reads.
-				rd, _ := Format{}.Open(&choppy{data: enc}, fixture)
-				var evs []*event.Event
-				for {
-					e, err := rd.Read()
-					if errors.Is(err, io.EOF) {
-						break
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					evs = append(evs, e)
-				}
-				if len(evs) != len(ref) {
-					t.Fatalf("got %d events, want %d", len(evs), len(ref))
+				evs, errs := walkFile(t, p)
+				if len(evs) != len(ref) || !reflect.DeepEqual(errs, refErrs) {
+					t.Fatalf("%d events, errors %q; want %d, %q", len(evs), errs, len(ref), refErrs)
 				}
 				for i := range evs {
-					if evs[i].Offset != ref[i].Offset || !evs[i].Time.Equal(ref[i].Time) || evs[i].Message != ref[i].Message ||
-						len(evs[i].Fields) != len(ref[i].Fields) {
-						t.Fatalf("event %d differs from the UTF-8 reading", i)
-					}
-					for k, v := range ref[i].Fields {
-						if evs[i].Fields[k] != v {
-							t.Fatalf("event %d: %s = %q, want %q", i, k, evs[i].Fields[k], v)
-						}
+					if !reflect.DeepEqual(evs[i], ref[i]) {
+						t.Fatalf("event %d differs:\n got %+v\nwant %+v", i, evs[i], ref[i])
 					}
 				}
 			})
 		}
 	}
-}
-
-// choppy returns its data in pieces of 1, 2, 3, … 7 bytes.
-type choppy struct {
-	data []byte
-	n    int
-}
-
-func (c *choppy) Read(p []byte) (int, error) {
-	if len(c.data) == 0 {
-		return 0, io.EOF
-	}
-	c.n = c.n%7 + 1
-	k := min(c.n, len(p), len(c.data))
-	copy(p, c.data[:k])
-	c.data = c.data[k:]
-	return k, nil
-}
-
-func TestUTF16Surrogates(t *testing.T) {
-	text := "Level,Date and Time,Source,Event ID,Task Category\r\n" +
-		"Information,11/23/2026 7:42:26 AM,App,1,None,\"Name: caf\u00e9 \U0001F600\"\r\n"
-	evs, _ := readAll(t, utf16Encode([]byte(text), false, true), "x")
-	if len(evs) != 1 || evs[0].Fields["Name"] != "caf\u00e9 \U0001F600" {
+	if evs, _ := walkFile(t, filepath.Join(dir, "le-surrogates.csv")); len(evs) != 1 || evs[0].Fields["Name"] != "caf\u00e9 \U0001F600" {
 		t.Fatalf("got %+v", evs)
 	}
 }

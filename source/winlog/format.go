@@ -21,7 +21,8 @@ const maxEventSize = 4 << 20
 
 // Format reads files of Windows events rendered as XML: the output of
 // "wevtutil qe LOG /f:xml" (a bare sequence of <Event> elements), Event
-// Viewer's "Save All Events As… XML" (an <Events> document, often UTF-16),
+// Viewer's "Save All Events As… XML" (an <Events> document, often UTF-16,
+// which source.Walker converts to UTF-8 before Sniff and Open see it),
 // and PowerShell "Get-WinEvent | ForEach-Object ToXml". Each <Event> is
 // parsed on its own, so one damaged event is a *source.RecordError and the
 // rest of the file is still read.
@@ -30,15 +31,12 @@ type Format struct{}
 // Name returns "winxml".
 func (Format) Name() string { return KindFile }
 
-// Sniff reports whether head starts, after an optional byte-order mark,
-// XML declaration and comments, with an <Events> or <Event> element. UTF-8
-// and UTF-16 are recognised.
+// Sniff reports whether head starts, after an optional UTF-8 byte-order
+// mark, XML declaration and comments, with an <Events> or <Event> element.
+// UTF-16 input (Event Viewer's "Save as XML") reaches it already converted
+// to UTF-8 by source.Walker.
 func (Format) Sniff(head []byte) bool {
-	enc, bom := detectEncoding(head)
-	h := head[bom:]
-	if enc != encUTF8 {
-		h = decodeUTF16Bytes(h, enc == encUTF16BE)
-	}
+	h := bytes.TrimPrefix(head, utf8BOM)
 	for {
 		h = bytes.TrimLeft(h, " \t\r\n")
 		var end []byte
@@ -71,24 +69,22 @@ func nameEnd(c byte) bool {
 	return c == ' ' || c == '>' || c == '/' || c == '\t' || c == '\r' || c == '\n'
 }
 
-// Open starts reading r. UTF-16 input (with or without a byte-order mark)
-// is converted to UTF-8; event offsets count bytes of the UTF-8 text.
+// Open starts reading r, UTF-8 text; a leading byte-order mark is skipped
+// and counted in event offsets.
 func (Format) Open(r io.Reader, name string) (source.Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	head, err := br.Peek(4)
+	head, err := br.Peek(len(utf8BOM))
 	if err != nil && err != io.EOF {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	enc, bom := detectEncoding(head)
-	if _, err := br.Discard(bom); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+	bom := 0
+	if bytes.Equal(head, utf8BOM) {
+		bom, _ = br.Discard(len(utf8BOM))
 	}
-	var src io.Reader = br
-	if enc != encUTF8 {
-		src = newUTF16Reader(br, enc == encUTF16BE)
-	}
-	return &fileReader{r: src, name: name, off: int64(bom), max: maxEventSize}, nil
+	return &fileReader{r: br, name: name, off: int64(bom), max: maxEventSize}, nil
 }
+
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 // fileReader cuts the input into <Event> elements and parses each.
 type fileReader struct {

@@ -7,21 +7,9 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-	"unicode/utf16"
 
 	"github.com/ttpmap/ttpmap/source"
 )
-
-func utf16le(s string, bom bool) []byte {
-	var b []byte
-	if bom {
-		b = []byte{0xFF, 0xFE}
-	}
-	for _, u := range utf16.Encode([]rune(s)) {
-		b = append(b, byte(u), byte(u>>8))
-	}
-	return b
-}
 
 func TestSniff(t *testing.T) {
 	tests := []struct {
@@ -31,9 +19,7 @@ func TestSniff(t *testing.T) {
 	}{
 		{"wevtutil bare event", readFixture(t, "4624.xml"), true},
 		{"declaration then event", readFixture(t, "sysmon1.xml"), true},
-		{"event viewer utf16", readFixture(t, "saved-utf16.xml"), true},
 		{"utf8 bom events", []byte("\xEF\xBB\xBF<?xml version=\"1.0\"?>\r\n<!-- exported -->\n<Events>\n<Event>"), true},
-		{"utf16 without bom", utf16le("<Event xmlns='x'>", false), true},
 		{"empty events", []byte("<Events/>"), true},
 		{"other xml", []byte(`<?xml version="1.0"?><Sysmon schemaversion="4.90">`), false},
 		{"event-like name", []byte(`<EventData><Data>1</Data></EventData>`), false},
@@ -85,8 +71,6 @@ func TestFormatStream(t *testing.T) {
 		errText string
 	}{
 		{name: "wevtutil with a broken event", input: []byte(multi), ids: []int{7045, 1000}, errs: 1, errText: "bogus"},
-		{name: "event viewer utf16", input: readFixture(t, "saved-utf16.xml"), ids: []int{4624, 1102}},
-		{name: "utf16 without bom", input: utf16le("<Events>"+e1102+e4624+"</Events>", false), ids: []int{1102, 4624}},
 		{name: "single pretty event", input: readFixture(t, "sysmon1.xml"), ids: []int{1}},
 		{
 			name:  "unclosed event before next",
@@ -220,19 +204,6 @@ func TestFormatReadError(t *testing.T) {
 	}
 }
 
-func TestUTF16ReaderSplits(t *testing.T) {
-	want := "a😀b\u00e9<Event>"
-	in := utf16le(want, false)
-	in = append(in, 0x41) // odd trailing byte
-	got, err := io.ReadAll(newUTF16Reader(iotest.OneByteReader(bytes.NewReader(in)), false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != want+"\uFFFD" {
-		t.Errorf("got %q, want %q", got, want+"\uFFFD")
-	}
-}
-
 func equalInts(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
@@ -251,6 +222,14 @@ func FuzzFormat(f *testing.F) {
 	}
 	f.Add([]byte("<Event/><Event><Event></Event"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// UTF-16 reaches the format converted, as source.Walker does it.
+		if enc, _ := source.DetectEncoding(data); enc != source.UTF8 {
+			var err error
+			if data, err = io.ReadAll(source.NewUTF8Reader(bytes.NewReader(data), enc)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = Format{}.Sniff(data[:min(len(data), source.SniffSize)])
 		r, err := Format{}.Open(bytes.NewReader(data), "fuzz")
 		if err != nil {
 			t.Fatal(err)

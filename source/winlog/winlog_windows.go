@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -334,7 +336,11 @@ func (r *liveReader) render(h evtHandle) ([]byte, error) {
 			for n > 0 && r.buf[n-1] == 0 {
 				n--
 			}
-			r.xml = appendUTF16(r.xml[:0], r.buf[:n])
+			// utf16.Decode turns unpaired surrogates into U+FFFD.
+			r.xml = r.xml[:0]
+			for _, c := range utf16.Decode(r.buf[:n]) {
+				r.xml = utf8.AppendRune(r.xml, c)
+			}
 			return r.xml, nil
 		}
 		if errors.Is(err, windows.ERROR_INSUFFICIENT_BUFFER) && int(used/2) > len(r.buf) {

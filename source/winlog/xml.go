@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ttpmap/ttpmap/event"
+	"github.com/ttpmap/ttpmap/source"
 )
 
 // ErrNoEvent is returned by ParseXML when its input holds no <Event>
@@ -33,7 +34,7 @@ var ErrNoEvent = errors.New("no <Event> element")
 //
 // The first <Event> element of data is used, at any depth (so a whole
 // <Events> document with one event works too). data may be UTF-8 or
-// UTF-16 with a byte-order mark.
+// UTF-16 with a byte-order mark (converted by source.NewUTF8Reader).
 //
 // Fields are named as the EVTX reader names them: the System values
 // EventID, Channel, Provider_Name, Computer, EventRecordID, TimeCreated
@@ -45,8 +46,11 @@ var ErrNoEvent = errors.New("no <Event> element")
 //
 // The event's Kind is "winxml" and its File is file.
 func ParseXML(data []byte, file string) (*event.Event, error) {
-	if enc, bom := detectEncoding(data); enc != encUTF8 {
-		data = decodeUTF16Bytes(data[bom:], enc == encUTF16BE)
+	if enc, bom := source.DetectEncoding(data); enc != source.UTF8 {
+		var err error
+		if data, err = io.ReadAll(source.NewUTF8Reader(bytes.NewReader(data), enc)); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", enc, err)
+		}
 	} else {
 		data = data[bom:]
 	}

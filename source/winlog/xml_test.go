@@ -216,24 +216,6 @@ func TestParseXMLUTF16(t *testing.T) {
 	}
 }
 
-func TestAppendUTF16(t *testing.T) {
-	tests := []struct {
-		in   []uint16
-		want string
-	}{
-		{utf16.Encode([]rune("héllo 😀")), "héllo 😀"},
-		{[]uint16{'a', 0xD83D}, "a\uFFFD"},            // lone high surrogate at end
-		{[]uint16{0xDE00, 'b'}, "\uFFFDb"},            // lone low surrogate
-		{[]uint16{0xD83D, 'c'}, "\uFFFDc"},            // high surrogate then non-surrogate
-		{[]uint16{0xD83D, 0xD83D, 0xDE00}, "\uFFFD😀"}, // high, then a pair
-	}
-	for _, tt := range tests {
-		if got := string(appendUTF16(nil, tt.in)); got != tt.want {
-			t.Errorf("appendUTF16(%x) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestOptionsXPath(t *testing.T) {
 	since := time.Date(2024, 3, 5, 16, 4, 5, 678e6, time.FixedZone("CET", 3600))
 	tests := []struct {
