@@ -116,6 +116,7 @@ func TestStoryFindings(t *testing.T) {
 		"T1053.005": 2,  // scheduled task (generic + suspicious action)
 		"T1543.003": 2,  // service installed (generic + suspicious path)
 		"T1070.001": 1,  // security log cleared
+		"T1078.002": 1,  // 4672: admin privileges for the domain account jdoe
 	}
 	for id, n := range want {
 		if got := len(byTech[id]); got != n {
