@@ -1,7 +1,6 @@
 package evtx
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,30 +8,21 @@ import (
 
 	"github.com/ttpmap/ttpmap/event"
 	"github.com/ttpmap/ttpmap/source"
-	vevtx "www.velocidex.com/golang/evtx"
 )
 
 // Record layout.
 const (
-	recordMagic     = "**\x00\x00"
-	recordHeader    = 24 // magic, size, record id, written time
-	minRecordSize   = recordHeader + 4
-	maxPanicRetries = 8 // decoder panics tolerated per chunk before giving up on the rest
-	maxBinXMLDepth  = 8 // nesting of BinXML substitution values followed when retyping
+	recordMagic    = "**\x00\x00"
+	recordHeader   = 24 // magic, size, record id, written time
+	minRecordSize  = recordHeader + 4
+	maxBinXMLDepth = 8 // nesting of BinXML values followed by collect
 )
 
-// BinXML value types (MS-EVEN6 2.2.18) that the reader retypes.
+// Value type bytes collect and retype look at.
 const (
-	typeGUID     = 0x0f
-	typeSizeT    = 0x10
-	typeFileTime = 0x11
-	typeSysTime  = 0x12
-	typeHex32    = 0x14
-	typeHex64    = 0x15
-	typeBinXML   = 0x21
-	typeU16Array = 0x86
-	typeU64Array = 0x8a
-	typeH64Array = 0x95
+	typeBinXML   = vtBinXML
+	typeU16Array = vtU16Array
+	typeU64Array = vtU64Array
 )
 
 // Errors reported inside RecordErrors.
@@ -44,12 +34,20 @@ var (
 )
 
 // span is one record slot of a chunk, as found by the header walk.
+//
+// The marks reproduce how the previous decoder (www.velocidex.com/golang/evtx)
+// rendered values: it lost the declared type of HexInt32, HexInt64, SizeT,
+// FILETIME, SYSTEMTIME and GUID values, and the reader rewrote their type
+// byte to an array type that was unambiguous within the record. Values so
+// retyped render the Windows way (0x-hex, ISO 8601, {GUID}); a record that
+// holds genuine UInt16 or UInt64 arrays kept the plain rendering for the
+// affected types, and the output stays the same.
 type span struct {
 	off, size int    // chunk-relative
 	id        uint64 // record id from the record header; 0 when unknown
 	damaged   error  // non-nil: the slot holds no decodable record
-	emptied   bool   // its substitution values were dropped after a decoder panic
-	// Which array types are markers for retyped values in this record.
+	retyped   bool   // the values of the record's instance were retyped
+	// Which array types stood for retyped values in this record.
 	u16Marks, u64Marks bool
 }
 
@@ -61,6 +59,7 @@ type chunkReader struct {
 	buf  []byte // chunkSize bytes, zero-filled past n
 	n    int    // bytes actually read
 	emit func(*event.Event, error)
+	dec  *decoder // reused from chunk to chunk; made when nil
 
 	descs []desc // scratch for retype
 }
@@ -85,38 +84,58 @@ func (c *chunkReader) run() {
 	if binary.LittleEndian.Uint64(c.buf[32:]) == math.MaxUint64 {
 		return // an unused slot, as Windows marks it
 	}
-	end := c.recordsEnd()
-	hideEventData(c.buf[:end])
-	spans, tail := c.scan(end)
+	spans, tail := c.scan(c.recordsEnd())
 	for i := range spans {
 		if spans[i].damaged == nil {
 			c.retype(&spans[i])
 		}
 	}
-	recs := c.decode(spans)
-	for i, s := range spans {
-		switch {
-		case s.damaged != nil:
-			c.emit(nil, c.recordErr(s.off, s.id, s.damaged))
-		case i >= len(recs) || recs[i] == nil:
-			c.emit(nil, c.recordErr(s.off, s.id, fmt.Errorf("%w: not decoded", ErrDamaged)))
-		default:
-			ev, err := convert(recs[i], s)
-			if err != nil {
-				c.emit(nil, c.recordErr(s.off, s.id, err))
-				continue
-			}
-			ev.File = c.name
-			ev.Offset = c.base + int64(s.off)
-			c.emit(ev, nil)
-		}
-	}
+	c.decode(spans, true)
 	switch {
 	case truncated:
 		c.emit(nil, c.recordErr(c.n, 0, fmt.Errorf("%w: %d of %d bytes, records past this offset lost", ErrTruncated, c.n, chunkSize)))
 	case tail != nil:
 		c.emit(nil, tail)
 	}
+}
+
+// decode decodes the spans in order, emitting their events and errors when
+// emit is set; records that fail are marked damaged. It returns the largest
+// work of one record and the work of the chunk.
+func (c *chunkReader) decode(spans []span, emit bool) (maxRecord, total int) {
+	d := c.dec
+	if d == nil {
+		d = newDecoder()
+		c.dec = d
+	}
+	d.chunk(c.buf)
+	for i := range spans {
+		s := &spans[i]
+		if s.damaged == nil {
+			ev, err := d.record(s)
+			maxRecord = max(maxRecord, d.work)
+			d.total += d.work
+			if err == nil {
+				if emit {
+					ev.File = c.name
+					ev.Offset = c.base + int64(s.off)
+					c.emit(ev, nil)
+				}
+				continue
+			}
+			s.damaged = err
+		}
+		if emit {
+			c.emit(nil, c.recordErr(s.off, s.id, s.damaged))
+		}
+	}
+	return maxRecord, d.total
+}
+
+// check is decode without output: the dry run that measures the work of
+// real chunks against the budgets.
+func (c *chunkReader) check(spans []span) (maxRecord, total int) {
+	return c.decode(spans, false)
 }
 
 // recordsEnd is where the chunk's records end: its free space offset,
@@ -192,40 +211,9 @@ func (c *chunkReader) scan(end int) (spans []span, tail error) {
 		}
 		spans = append(spans, span{off: off, size: next - off, id: guess,
 			damaged: fmt.Errorf("%w: bad record header, %d bytes skipped", ErrDamaged, next-off)})
-		c.stub(off, next-off)
 		off = next
 	}
 	return spans, nil
-}
-
-// eventDataName is how a BinXML name string "EventData" is stored: the
-// character count, the UTF-16LE characters and the terminating NUL.
-var eventDataName = []byte("\x09\x00E\x00v\x00e\x00n\x00t\x00D\x00a\x00t\x00a\x00\x00\x00")
-
-// renamedEventData is the element name hideEventData gives EventData.
-const renamedEventData = "EventDatA"
-
-// hideEventData renames the EventData element in the chunk's name strings.
-// The library rewrites an EventData element whose Data children all carry
-// a Name into a plain name→value map and, doing so, drops its attributes and
-// any Binary child; under another name it leaves the element as it is and
-// eventData does the flattening instead.
-func hideEventData(b []byte) {
-	for {
-		i := bytes.Index(b, eventDataName)
-		if i < 0 {
-			return
-		}
-		b[i+len(eventDataName)-4] = 'A'
-		b = b[i+len(eventDataName):]
-	}
-}
-
-// stub overwrites a record slot with an empty record the decoder steps over.
-func (c *chunkReader) stub(off, size int) {
-	copy(c.buf[off:], recordMagic)
-	binary.LittleEndian.PutUint32(c.buf[off+4:], uint32(size))
-	clear(c.buf[off+8 : off+recordHeader+1]) // id, time, BinXML end-of-stream token
 }
 
 // desc is one substitution value descriptor: where its type byte is.
@@ -234,8 +222,8 @@ type desc struct {
 	size int
 }
 
-// retype rewrites the value types of one record's substitutions whose Go
-// decoding would lose the Windows rendering (see the package comment).
+// retype works out which values of a record the previous decoder had
+// retyped (see span). It changes nothing in the chunk.
 func (c *chunkReader) retype(s *span) {
 	descs := c.descs[:0]
 	ok := c.collect(s.off+recordHeader, s.off+s.size-4, 0, &descs)
@@ -252,23 +240,7 @@ func (c *chunkReader) retype(s *span) {
 			has64 = true
 		}
 	}
-	s.u16Marks, s.u64Marks = !has16, !has64
-	for _, d := range descs {
-		if c.buf[d.pos+1] != 0 {
-			continue // the decoder reads type and padding as one word
-		}
-		t := &c.buf[d.pos]
-		switch {
-		case (*t == typeHex64 || *t == typeSizeT) && d.size == 8:
-			*t = typeH64Array
-		case (*t == typeHex32 || *t == typeSizeT) && d.size == 4 && s.u16Marks,
-			*t == typeSysTime && d.size == 16 && s.u16Marks:
-			*t = typeU16Array
-		case *t == typeFileTime && d.size == 8 && s.u64Marks,
-			*t == typeGUID && d.size == 16 && s.u64Marks:
-			*t = typeU64Array
-		}
-	}
+	s.retyped, s.u16Marks, s.u64Marks = true, !has16, !has64
 }
 
 // instance finds the template instance at the start of the BinXML fragment
@@ -331,70 +303,4 @@ func (c *chunkReader) collect(p, end, depth int, out *[]desc) bool {
 		val += size
 	}
 	return true
-}
-
-// decode runs the library over the chunk and returns one record per span
-// (nil for damaged spans). A panic is narrowed to the record that raised it
-// by bisection; that record is stubbed and the chunk decoded again.
-func (c *chunkReader) decode(spans []span) []*vevtx.EventRecord {
-	for attempt := 0; ; attempt++ {
-		c.check(spans)
-		recs, err := c.parse(len(spans))
-		if err == nil {
-			return recs
-		}
-		lo, hi := 0, len(spans) // parse(lo) succeeds, parse(hi) panics
-		for hi-lo > 1 {
-			mid := (lo + hi) / 2
-			if _, e := c.parse(mid); e == nil {
-				lo = mid
-			} else {
-				hi, err = mid, e
-			}
-		}
-		bad := &spans[hi-1]
-		bad.damaged = fmt.Errorf("%w: %w", ErrDamaged, err)
-		// First try dropping only the record's values, so that the template
-		// it defines stays known to the records after it; if the record still
-		// fails, replace it whole.
-		if pos := c.instance(bad.off+recordHeader, bad.off+bad.size-4); pos >= 0 && !bad.emptied {
-			clear(c.buf[pos : pos+4])
-			bad.emptied = true
-		} else {
-			c.stub(bad.off, bad.size)
-		}
-		if attempt+1 >= maxPanicRetries {
-			for i := hi; i < len(spans); i++ {
-				if spans[i].damaged == nil {
-					spans[i].damaged = fmt.Errorf("%w: not decoded after %d decoder failures in this chunk", ErrDamaged, maxPanicRetries)
-					c.stub(spans[i].off, spans[i].size)
-				}
-			}
-			c.check(spans)
-			recs, _ := c.parse(hi - 1)
-			return recs
-		}
-	}
-}
-
-// decoderPanic is a panic raised inside the BinXML decoder.
-type decoderPanic struct{ v any }
-
-func (p decoderPanic) Error() string { return fmt.Sprintf("decoder panic: %v", p.v) }
-
-// parse decodes the first k spans of the chunk.
-func (c *chunkReader) parse(k int) (recs []*vevtx.EventRecord, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			recs, err = nil, decoderPanic{r}
-		}
-	}()
-	ch := &vevtx.Chunk{Fd: bytes.NewReader(c.buf)}
-	ch.Header.FirstEventRecNumber = 1
-	ch.Header.LastEventRecNumber = uint64(k)
-	recs, err = ch.Parse(0)
-	if err != nil {
-		return recs, fmt.Errorf("decode chunk: %w", err)
-	}
-	return recs, nil
 }

@@ -12,37 +12,40 @@
 // can be a pipe, stdin or an archive member (an io.Reader, not a
 // ReadSeeker).
 //
-// BinXML decoding is delegated to www.velocidex.com/golang/evtx, one chunk
-// at a time through a bytes.Reader over our buffer. Before handing the chunk
-// over, the reader walks the record headers itself, so that it knows every
-// record's offset, can step over a damaged record (its bytes are replaced by
-// an empty stub record in the buffer) and bounds the library's record loop.
-// Panics inside the library are recovered per chunk; the record that caused
-// them is isolated by bisection, reported and neutralised (its values
-// dropped, or the whole record stubbed), and the chunk is decoded again so
-// its other records survive.
+// The reader walks the record headers itself, so that it knows every
+// record's offset and can step over a damaged record, reporting it as a
+// source.RecordError naming the chunk, record and offset.
 //
-// The library trusts some counts read from the data: a crafted value count
-// makes it allocate gigabytes, and nested BinXML values can make its work
-// exponential. So before each decode a dry run (guard.go) follows the
-// library's walk over every record with the same offsets, without building
-// anything, and refuses records whose cost is far beyond anything real (the
-// largest real record costs under 2,000 units, the limit is 65,536).
+// # BinXML decoding
 //
-// # Values as Windows renders them
+// Records are BinXML (binxml.go): a token stream that instantiates a
+// template defined once in the chunk and referenced by offset from the
+// records that use it, followed by the substitution values of this record.
+// Each template definition is compiled once per chunk into a small node
+// tree (element → attributes, children, text, substitutions); a record's
+// values are located but not converted, and the record is expanded by
+// walking the compiled template with its values straight into the event's
+// flat fields (fields.go). Names are interned, buffers and node arenas are
+// reused from record to record, and a record costs about one allocation
+// per field value plus the field map.
 //
-// The library decodes substitution values into Go values but loses some of
-// their declared types: HexInt32 and HexInt64 come back as plain integers,
-// FILETIME as float seconds, GUIDs as strings without braces. Windows shows
-// these as 0x-prefixed lower-case hex, ISO 8601 times and {GUID}s, and Sigma
-// rules are written against that rendering (for example
-// "AccessMask: 0x1010" or "LogonId: 0x3e7"). The reader therefore rewrites
-// the value-type byte of such substitutions in its own copy of the chunk to
-// an array type whose Go representation is unambiguous within that record
-// ([]uint16 for HexInt32 and SYSTEMTIME, []uint64 for FILETIME and GUID,
-// []string of hex for HexInt64), and converts those back to the Windows
-// rendering. Records that genuinely contain UInt16 or UInt64 arrays keep the
-// plain decoding for the affected types.
+// Every offset and length read from the data is bounds-checked against the
+// record (or the chunk, for template definitions referenced from
+// elsewhere); a problem makes the record a RecordError, never a panic.
+// Crafted input cannot make the work explode: element and BinXML nesting
+// is limited (maxDepth), a record may hold at most maxInstances template
+// instances, and every token, value and expanded node is counted against
+// a budget per record and per chunk (the largest real record costs under
+// 4,000 units, the limit is 65,536). A template whose defining record is
+// damaged is still found through its offset.
+//
+// The values render as the reader rendered them with its previous decoder
+// (www.velocidex.com/golang/evtx), which the tests compare record by record
+// on the datasets: numbers in decimal, HexInt32 and HexInt64 as
+// 0x-prefixed lower-case hex, FILETIME and SYSTEMTIME as RFC 3339 UTC, GUIDs
+// as {GUID}, binary as upper-case hex, SIDs as S-1-… strings and booleans
+// as true/false; a record that also holds UInt16 or UInt64 arrays keeps
+// that decoder's plain rendering of the affected types (see span).
 //
 // # Fields
 //

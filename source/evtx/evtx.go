@@ -50,13 +50,14 @@ type Reader struct {
 	r    io.Reader
 	name string
 
-	buf      []byte // the current chunk; reused
-	started  bool   // the file header has been read
-	hdrBlock int64  // size of the file header block: offset of chunk 0
-	chunk    int    // index of the next chunk to read
-	pending  []item // what the current chunk produced, not yet returned
-	next     int    // index into pending
-	err      error  // sticky end: io.EOF or a fatal error
+	buf      []byte   // the current chunk; reused
+	dec      *decoder // reused from chunk to chunk
+	started  bool     // the file header has been read
+	hdrBlock int64    // size of the file header block: offset of chunk 0
+	chunk    int      // index of the next chunk to read
+	pending  []item   // what the current chunk produced, not yet returned
+	next     int      // index into pending
+	err      error    // sticky end: io.EOF or a fatal error
 }
 
 // Read returns the next event, a *source.RecordError for a damaged record or
@@ -87,7 +88,7 @@ func (x *Reader) Read() (*event.Event, error) {
 
 // Close releases the chunk buffer. It does not close the underlying reader.
 func (x *Reader) Close() error {
-	x.buf, x.pending, x.next = nil, nil, 0
+	x.buf, x.dec, x.pending, x.next = nil, nil, nil, 0
 	if x.err == nil {
 		x.err = fmt.Errorf("%s: read after close", x.name)
 	}
@@ -145,7 +146,10 @@ func (x *Reader) readChunk() {
 		x.err = fmt.Errorf("%s: read chunk %d (offset 0x%x): %w", x.name, idx, base, err)
 		return
 	}
-	c := chunkReader{name: x.name, idx: idx, base: base, buf: x.buf, n: n, emit: x.emit}
+	if x.dec == nil {
+		x.dec = newDecoder()
+	}
+	c := chunkReader{name: x.name, idx: idx, base: base, buf: x.buf, n: n, emit: x.emit, dec: x.dec}
 	c.run()
 }
 

@@ -2,332 +2,332 @@ package evtx
 
 import (
 	"encoding/binary"
-	"encoding/hex"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ttpmap/ttpmap/event"
-	vevtx "www.velocidex.com/golang/evtx"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
-// Field names set from System beyond event's well-known ones.
+// gclass is the shape a value had in the previous decoder's output, which
+// decides how it renders and where it may stand (a Channel must be text, a
+// TimeCreated a time).
+type gclass uint8
+
 const (
-	fieldQualifiers    = "Qualifiers"
-	fieldProviderGUID  = "Provider_Guid"
-	fieldEventSource   = "EventSourceName"
-	fieldUserID        = "UserID"
-	fieldChannelNumber = "ChannelNumber"
+	gText    gclass = iota // text
+	gScalar                // a number, bool or binary
+	gFloat                 // a float: REAL64 or a FILETIME in seconds
+	gWords16               // 16-bit words: HexInt32, SYSTEMTIME or a UInt16 array
+	gWords64               // 64-bit words: FILETIME, GUID or a UInt64 array
+	gHexes                 // HexInt64 values
+	gTexts                 // a string array
 )
 
-// dict is the library's ordered map of XML children and attributes
-// (*ordereddict.Dict), used through the two methods we need.
-type dict interface {
-	Keys() []string
-	Get(key string) (any, bool)
+// class is how a value renders. The previous decoder lost the declared type
+// of some values and the reader retyped them in the chunk (the "marks" of a
+// span): a value it retyped renders the Windows way, the others as that
+// decoder rendered them. Real records are all retyped.
+func (d *decoder) class(a *val) gclass {
+	r := a.elig && d.retyped
+	switch a.typ {
+	case vtUint8, vtUint16, vtInt32, vtUint32, vtInt64, vtUint64, vtReal32, vtBool, vtBinary:
+		return gScalar
+	case vtReal64:
+		return gFloat
+	case vtGUID:
+		if r && a.size == 16 && d.u64Marks {
+			return gWords64
+		}
+	case vtSizeT:
+		if r && a.size == 8 {
+			return gHexes
+		}
+		if r && a.size == 4 && d.u16Marks {
+			return gWords16
+		}
+	case vtFileTime:
+		if r && a.size == 8 && d.u64Marks {
+			return gWords64
+		}
+		return gFloat
+	case vtSysTime:
+		if r && a.size == 16 && d.u16Marks {
+			return gWords16
+		}
+	case vtHex32:
+		if r && a.size == 4 && d.u16Marks {
+			return gWords16
+		}
+		return gScalar
+	case vtHex64:
+		if r && a.size == 8 {
+			return gHexes
+		}
+		return gScalar
+	case vtStrArray:
+		return gTexts
+	case vtU16Array:
+		return gWords16
+	case vtU64Array:
+		return gWords64
+	case vtH64Array:
+		return gHexes
+	}
+	return gText
 }
 
-// render turns decoded values into strings as Windows shows them. marks says
-// which array types stand for retyped scalars in this record.
-type render struct {
-	u16Marks, u64Marks bool
-}
+// raw is the bytes of a value.
+func (d *decoder) raw(a *val) []byte { return d.buf[a.off : a.off+a.size] }
 
-// convert builds the Event of one decoded record.
-func convert(rec *vevtx.EventRecord, s span) (*event.Event, error) {
-	root, ok := rec.Event.(dict)
-	if !ok {
-		return nil, fmt.Errorf("%w: no XML content", ErrMalformed)
-	}
-	evAny, _ := root.Get("Event")
-	evd, ok := evAny.(dict)
-	if !ok {
-		return nil, fmt.Errorf("%w: no Event element", ErrMalformed)
-	}
-	sysAny, _ := evd.Get("System")
-	sys, ok := sysAny.(dict)
-	if !ok {
-		return nil, fmt.Errorf("%w: no System element", ErrMalformed)
-	}
-	r := render{u16Marks: s.u16Marks, u64Marks: s.u64Marks}
-	e := &event.Event{Kind: "evtx", RecordID: rec.Header.RecordID, Fields: make(map[string]string, 32)}
-	r.system(e, sys)
-	if e.RecordID == 0 {
-		e.RecordID = s.id
-	}
-	for _, k := range evd.Keys() {
-		v, _ := evd.Get(k)
-		switch k {
-		case "System":
-		case "EventData", renamedEventData:
-			r.eventData(e.Fields, v)
-		case "RenderingInfo":
-			if d, ok := v.(dict); ok {
-				if m, ok := d.Get("Message"); ok {
-					e.Message = r.str(m)
-				}
+// render returns a value as text.
+func (d *decoder) render(a *val) string {
+	b := d.raw(a)
+	switch d.class(a) {
+	case gWords16:
+		n := len(b) / 2
+		w := func(i int) uint16 { return binary.LittleEndian.Uint16(b[2*i:]) }
+		if d.u16Marks {
+			switch n {
+			case 2: // HexInt32 or a 4-byte SizeT
+				return d.hex(uint64(w(0)) | uint64(w(1))<<16)
+			case 8:
+				return d.timeText(sysTime(b))
 			}
-		default: // UserData, ProcessingErrorData, DebugData, BinaryEventData…
-			r.flatten(e.Fields, k, v, false)
+		}
+		out := d.scratch[:0]
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				out = append(out, '\n')
+			}
+			out = strconv.AppendUint(out, uint64(w(i)), 10)
+		}
+		d.scratch = out
+		return string(out)
+	case gWords64:
+		n := len(b) / 8
+		w := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
+		if d.u64Marks {
+			switch n {
+			case 1:
+				return d.timeText(fileTime(w(0)))
+			case 2:
+				return d.guid(b, true)
+			}
+		}
+		out := d.scratch[:0]
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				out = append(out, '\n')
+			}
+			out = strconv.AppendUint(out, w(i), 10)
+		}
+		d.scratch = out
+		return string(out)
+	case gHexes:
+		out := d.scratch[:0]
+		for i := 0; i+8 <= len(b); i += 8 {
+			if i > 0 {
+				out = append(out, '\n')
+			}
+			out = append(out, "0x"...)
+			out = strconv.AppendUint(out, binary.LittleEndian.Uint64(b[i:]), 16)
+		}
+		d.scratch = out
+		return string(out)
+	case gTexts:
+		s := utf16String(b, &d.scratch)
+		if strings.Contains(s, "0x-") {
+			parts := strings.Split(s, "\x00")
+			for i, p := range parts {
+				parts[i] = fixHex(p)
+			}
+			return strings.Join(parts, "\n")
+		}
+		return strings.ReplaceAll(s, "\x00", "\n")
+	case gFloat:
+		return strconv.FormatFloat(d.float(a), 'g', -1, 64)
+	}
+	switch a.typ {
+	case vtString:
+		return utf16String(b, &d.scratch)
+	case vtUint8:
+		return strconv.FormatUint(uint64(b[0]), 10)
+	case vtUint16:
+		return strconv.FormatUint(uint64(binary.LittleEndian.Uint16(b)), 10)
+	case vtInt32:
+		return strconv.FormatInt(int64(int32(binary.LittleEndian.Uint32(b))), 10)
+	case vtUint32, vtHex32:
+		return strconv.FormatUint(uint64(binary.LittleEndian.Uint32(b)), 10)
+	case vtInt64:
+		return strconv.FormatInt(int64(binary.LittleEndian.Uint64(b)), 10)
+	case vtUint64, vtHex64:
+		return strconv.FormatUint(binary.LittleEndian.Uint64(b), 10)
+	case vtReal32:
+		return strconv.FormatFloat(float64(math.Float32frombits(binary.LittleEndian.Uint32(b))), 'g', -1, 32)
+	case vtBool:
+		return strconv.FormatBool(boolValue(b))
+	case vtBinary:
+		return d.upperHex(b)
+	case vtGUID:
+		return d.guid(b, false)
+	case vtSysTime: // as the previous decoder rendered it, milliseconds as nanoseconds
+		w := func(i int) int { return int(binary.LittleEndian.Uint16(b[2*i:])) }
+		return time.Date(w(0), time.Month(w(1)), w(3), w(4), w(5), w(6), w(7), time.UTC).String()
+	case vtSID:
+		return d.sid(b)
+	case vtHandle27, vtHandle28:
+		return string(b)
+	}
+	return strings.TrimRight(string(b), "\x00") // ANSI strings, int8, int16 and types without a rendering
+}
+
+// float is a gFloat value.
+func (d *decoder) float(a *val) float64 {
+	b := d.raw(a)
+	if a.typ == vtReal64 {
+		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+	}
+	return (float64(binary.LittleEndian.Uint64(b)) - 11644473600000*10000) / 10000000
+}
+
+// boolValue reads a BOOL of 1, 2, 4 or 8 bytes; other sizes read false.
+func boolValue(b []byte) bool {
+	switch len(b) {
+	case 8:
+		return binary.LittleEndian.Uint64(b) > 0
+	case 4:
+		return binary.LittleEndian.Uint32(b) > 0
+	case 2:
+		return binary.LittleEndian.Uint16(b) > 0
+	case 1:
+		return b[0] > 0
+	}
+	return false
+}
+
+func (d *decoder) hex(n uint64) string {
+	out := append(d.scratch[:0], "0x"...)
+	out = strconv.AppendUint(out, n, 16)
+	d.scratch = out
+	return string(out)
+}
+
+func (d *decoder) timeText(t time.Time) string {
+	out := t.AppendFormat(d.scratch[:0], time.RFC3339Nano)
+	d.scratch = out
+	return string(out)
+}
+
+const upperDigits = "0123456789ABCDEF"
+
+func (d *decoder) upperHex(b []byte) string {
+	out := d.scratch[:0]
+	for _, c := range b {
+		out = append(out, upperDigits[c>>4], upperDigits[c&15])
+	}
+	d.scratch = out
+	return string(out)
+}
+
+// guid renders 16 bytes as Windows does, {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX},
+// or without braces as the previous decoder did for values it did not
+// retype (all zero when shorter than 16 bytes).
+func (d *decoder) guid(b []byte, braces bool) string {
+	var g [16]byte
+	if len(b) >= 16 {
+		copy(g[:], b)
+	}
+	out := d.scratch[:0]
+	if braces {
+		out = append(out, '{')
+	}
+	hexLE := func(p []byte) {
+		for i := len(p) - 1; i >= 0; i-- {
+			out = append(out, upperDigits[p[i]>>4], upperDigits[p[i]&15])
 		}
 	}
-	e.Complete()
-	return e, nil
+	hexBE := func(p []byte) {
+		for _, c := range p {
+			out = append(out, upperDigits[c>>4], upperDigits[c&15])
+		}
+	}
+	hexLE(g[0:4])
+	out = append(out, '-')
+	hexLE(g[4:6])
+	out = append(out, '-')
+	hexLE(g[6:8])
+	out = append(out, '-')
+	hexBE(g[8:10])
+	out = append(out, '-')
+	hexBE(g[10:16])
+	if braces {
+		out = append(out, '}')
+	}
+	d.scratch = out
+	return string(out)
 }
 
-// system fills the System fields and the typed copies.
-func (r render) system(e *event.Event, sys dict) {
-	f := e.Fields
-	for _, k := range sys.Keys() {
-		v, _ := sys.Get(k)
-		switch k {
-		case "Provider":
-			if d, ok := v.(dict); ok {
-				r.setAttr(f, d, "Name", event.FieldProvider)
-				r.setAttr(f, d, "Guid", fieldProviderGUID)
-				r.setAttr(f, d, "EventSourceName", fieldEventSource)
-				continue
-			}
-			f[event.FieldProvider] = r.str(v)
-		case "EventID":
-			if d, ok := v.(dict); ok {
-				r.setAttr(f, d, "Value", event.FieldEventID)
-				r.setAttr(f, d, "Qualifiers", fieldQualifiers)
-				continue
-			}
-			f[event.FieldEventID] = r.str(v)
-		case "TimeCreated":
-			if d, ok := v.(dict); ok {
-				v, _ = d.Get("SystemTime")
-			}
-			if t, ok := r.time(v); ok {
-				e.Time = t
-				f[event.FieldTime] = t.Format(time.RFC3339Nano)
-			} else if v != nil {
-				f[event.FieldTime] = r.str(v)
-			}
-		case "Channel":
-			// ETW traces saved as EVTX carry the channel's number instead of
-			// a log name; that is no Channel a rule could name.
-			if cs, ok := v.(string); ok || v == nil {
-				f[event.FieldChannel] = cs
+// sid renders a SID as S-1-5-21-….
+func (d *decoder) sid(b []byte) string {
+	out := append(d.scratch[:0], "S-"...)
+	out = strconv.AppendUint(out, uint64(b[0]), 10)
+	var auth uint64
+	for _, c := range b[2:8] {
+		auth = auth<<8 | uint64(c)
+	}
+	out = append(out, '-')
+	out = strconv.AppendUint(out, auth, 10)
+	for i := 8; i+4 <= len(b); i += 4 {
+		out = append(out, '-')
+		out = strconv.AppendUint(out, uint64(binary.LittleEndian.Uint32(b[i:])), 10)
+	}
+	d.scratch = out
+	return string(out)
+}
+
+// utf16String decodes UTF-16LE text (see appendUTF16).
+func utf16String(raw []byte, scratch *[]byte) string {
+	b := appendUTF16((*scratch)[:0], raw)
+	*scratch = b
+	return string(b)
+}
+
+// appendUTF16 appends UTF-16LE text as UTF-8, dropping trailing NULs and
+// replacing unpaired surrogates. Bytes of odd length are kept as they are.
+func appendUTF16(dst, raw []byte) []byte {
+	if len(raw) == 0 || len(raw)%2 == 1 {
+		return append(dst, raw...)
+	}
+	n := len(raw) / 2
+	for n > 0 && raw[2*n-2] == 0 && raw[2*n-1] == 0 {
+		n--
+	}
+	for i := 0; i < n; i++ {
+		c := uint16(raw[2*i]) | uint16(raw[2*i+1])<<8
+		switch {
+		case c < utf8.RuneSelf:
+			dst = append(dst, byte(c))
+		case c < 0xd800 || c >= 0xe000:
+			dst = utf8.AppendRune(dst, rune(c))
+		case c < 0xdc00 && i+1 < n:
+			c2 := uint16(raw[2*i+2]) | uint16(raw[2*i+3])<<8
+			if c2 >= 0xdc00 && c2 < 0xe000 {
+				dst = utf8.AppendRune(dst, utf16.DecodeRune(rune(c), rune(c2)))
+				i++
 			} else {
-				f[event.FieldChannel] = ""
-				f[fieldChannelNumber] = r.str(v)
+				dst = utf8.AppendRune(dst, utf8.RuneError)
 			}
-		case "Security":
-			if d, ok := v.(dict); ok {
-				r.setAttr(f, d, "UserID", fieldUserID)
-				continue
-			}
-		default: // Version, Level, Task, Opcode, Keywords, EventRecordID, Channel, Computer, Correlation, Execution
-			r.flatten(f, k, v, true)
+		default:
+			dst = utf8.AppendRune(dst, utf8.RuneError)
 		}
 	}
-	if id, err := strconv.ParseUint(f[event.FieldRecordID], 10, 64); err == nil {
-		e.RecordID = id
-	}
+	return dst
 }
 
-func (r render) setAttr(f map[string]string, d dict, attr, field string) {
-	if v, ok := d.Get(attr); ok && v != nil {
-		f[field] = r.str(v)
-	}
-}
-
-// eventData stores EventData's Data elements under their Name attribute and
-// unnamed ones as Data1…DataN plus all of them, newline-joined, as Data.
-// The library has already turned an all-named Data list into a dict.
-func (r render) eventData(f map[string]string, v any) {
-	d, ok := v.(dict)
-	if !ok {
-		if v != nil {
-			r.addUnnamed(f, nil, v)
-		}
-		return
-	}
-	var unnamed []string
-	for _, k := range d.Keys() {
-		val, _ := d.Get(k)
-		if k != "Data" {
-			r.flatten(f, k, val, true)
-			continue
-		}
-		items, isList := val.([]any)
-		if !isList {
-			items = []any{val}
-		}
-		for _, it := range items {
-			if id, ok := it.(dict); ok {
-				if name, ok := id.Get("Name"); ok {
-					value, _ := id.Get("Value")
-					f[r.str(name)] = r.str(value)
-					continue
-				}
-				if value, ok := id.Get("Value"); ok && len(id.Keys()) == 1 {
-					it = value
-				}
-			}
-			unnamed = r.addUnnamed(f, unnamed, it)
-		}
-	}
-	if len(unnamed) > 0 {
-		f["Data"] = strings.Join(unnamed, "\n")
-	}
-}
-
-func (r render) addUnnamed(f map[string]string, unnamed []string, v any) []string {
-	s := r.str(v)
-	unnamed = append(unnamed, s)
-	f["Data"+strconv.Itoa(len(unnamed))] = s
-	if len(unnamed) == 1 {
-		f["Data"] = s
-	}
-	return unnamed
-}
-
-// flatten stores the leaves of v under their element or attribute names. An
-// element's text (the library's "Value" key) takes the element's name.
-// Existing fields are overwritten only when overwrite is set.
-func (r render) flatten(f map[string]string, name string, v any, overwrite bool) {
-	switch x := v.(type) {
-	case dict:
-		for _, k := range x.Keys() {
-			val, _ := x.Get(k)
-			if k == "Value" {
-				k = name
-			}
-			r.flatten(f, k, val, overwrite)
-		}
-	case []any:
-		if len(x) > 0 {
-			if _, ok := x[0].(dict); ok {
-				for _, it := range x {
-					r.flatten(f, name, it, overwrite)
-				}
-				return
-			}
-		}
-		r.set(f, name, r.str(v), overwrite)
-	default:
-		r.set(f, name, r.str(v), overwrite)
-	}
-}
-
-func (render) set(f map[string]string, k, v string, overwrite bool) {
-	if _, ok := f[k]; ok && !overwrite {
-		return
-	}
-	f[k] = v
-}
-
-// str renders one decoded value as Windows does.
-func (r render) str(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case bool:
-		return strconv.FormatBool(x)
-	case uint8:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint16:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint32:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint64:
-		return strconv.FormatUint(x, 10)
-	case int32:
-		return strconv.FormatInt(int64(x), 10)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case float32:
-		return strconv.FormatFloat(float64(x), 'g', -1, 32)
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
-	case []byte:
-		return strings.ToUpper(hex.EncodeToString(x))
-	case []string:
-		out := make([]string, len(x))
-		for i, s := range x {
-			out[i] = fixHex(s)
-		}
-		return strings.Join(out, "\n")
-	case []uint16:
-		if r.u16Marks {
-			switch len(x) {
-			case 2: // HexInt32 or 4-byte SizeT
-				return "0x" + strconv.FormatUint(uint64(x[0])|uint64(x[1])<<16, 16)
-			case 8: // SYSTEMTIME
-				return sysTime(x).Format(time.RFC3339Nano)
-			}
-		}
-		out := make([]string, len(x))
-		for i, n := range x {
-			out[i] = strconv.FormatUint(uint64(n), 10)
-		}
-		return strings.Join(out, "\n")
-	case []uint64:
-		if r.u64Marks {
-			switch len(x) {
-			case 1: // FILETIME
-				return fileTime(x[0]).Format(time.RFC3339Nano)
-			case 2: // GUID
-				return guid(x[0], x[1])
-			}
-		}
-		out := make([]string, len(x))
-		for i, n := range x {
-			out[i] = strconv.FormatUint(n, 10)
-		}
-		return strings.Join(out, "\n")
-	case []any:
-		out := make([]string, len(x))
-		for i, it := range x {
-			out[i] = r.str(it)
-		}
-		return strings.Join(out, "\n")
-	case dict:
-		out := make([]string, 0, len(x.Keys()))
-		for _, k := range x.Keys() {
-			it, _ := x.Get(k)
-			out = append(out, r.str(it))
-		}
-		return strings.Join(out, "\n")
-	default:
-		return fmt.Sprint(x)
-	}
-}
-
-// time decodes TimeCreated's SystemTime in whichever form it arrived.
-func (r render) time(v any) (time.Time, bool) {
-	switch x := v.(type) {
-	case []uint64:
-		if r.u64Marks && len(x) == 1 {
-			return fileTime(x[0]), true
-		}
-	case []uint16:
-		if r.u16Marks && len(x) == 8 {
-			return sysTime(x), true
-		}
-	case float64: // FILETIME as Unix seconds, from records we could not retype
-		if x > 0 && x < 1e11 {
-			sec, frac := math.Modf(x)
-			return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC(), true
-		}
-	case string:
-		if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
-}
-
-// fixHex repairs the decoder's rendering of HexInt64 values with the top bit
-// set ("0x-1f" for 0xffffffffffffffe1).
+// fixHex repairs a "0x-1f" rendering of a HexInt64 value with the top bit
+// set (0xffffffffffffffe1).
 func fixHex(s string) string {
 	if !strings.HasPrefix(s, "0x-") {
 		return s
@@ -349,18 +349,8 @@ func fileTime(ft uint64) time.Time {
 }
 
 // sysTime converts a SYSTEMTIME (year, month, weekday, day, hour, minute,
-// second, milliseconds) to UTC.
-func sysTime(w []uint16) time.Time {
-	return time.Date(int(w[0]), time.Month(w[1]), int(w[3]), int(w[4]), int(w[5]), int(w[6]), int(w[7])*int(time.Millisecond), time.UTC)
-}
-
-// guid renders the 16 bytes of a GUID, read as two little-endian words, the
-// way Windows shows it: {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}.
-func guid(lo, hi uint64) string {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], lo)
-	binary.LittleEndian.PutUint64(b[8:], hi)
-	return fmt.Sprintf("{%08X-%04X-%04X-%X-%X}",
-		binary.LittleEndian.Uint32(b[0:]), binary.LittleEndian.Uint16(b[4:]),
-		binary.LittleEndian.Uint16(b[6:]), b[8:10], b[10:16])
+// second, milliseconds; 16-bit words) to UTC.
+func sysTime(b []byte) time.Time {
+	w := func(i int) int { return int(binary.LittleEndian.Uint16(b[2*i:])) }
+	return time.Date(w(0), time.Month(w(1)), w(3), w(4), w(5), w(6), w(7)*int(time.Millisecond), time.UTC)
 }
