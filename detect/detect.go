@@ -1,8 +1,10 @@
 // Package detect runs compiled Sigma rules over a stream of events. Rules are
 // indexed by channel and event ID so each event meets only the rules that can
-// match it; a worker pool matches batches on every core while output keeps
-// input order; correlation rules (event_count, value_count, temporal) keep
-// bounded per-group windows on top of the plain matches.
+// match it, and a literal prefilter (one Aho-Corasick pass per field) skips
+// the rules whose required strings the event lacks; a worker pool matches
+// batches on every core while output keeps input order; correlation rules
+// (event_count, value_count, temporal) keep bounded per-group windows on
+// top of the plain matches.
 package detect
 
 import (
@@ -75,6 +77,7 @@ type Engine struct {
 	stats    Stats // fixed after New
 	events   atomic.Uint64
 	matches  atomic.Uint64
+	scratch  sync.Pool // *scratch for Process
 }
 
 // Level order used for --min-level.
@@ -161,6 +164,9 @@ func New(rules []*sigma.Rule, opts Options) (*Engine, []SkippedRule, error) {
 		e.emitBase[r] = true
 		e.stats.Rules++
 	}
+	if err := e.index.build(); err != nil {
+		return nil, nil, fmt.Errorf("build rule index: %w", err)
+	}
 	corr, cskipped := newCorrelator(correlations, detections, e.emitBase, opts.MaxGroups)
 	skipped = append(skipped, cskipped...)
 	e.corr = corr
@@ -198,29 +204,27 @@ type hit struct {
 }
 
 // matchEvent appends the rules that match ev to dst. It is safe for
-// concurrent use. A rule with several targets (Sysmon 1 and Security 4688)
-// can match at most once per event.
-func (e *Engine) matchEvent(ev *event.Event, dst []hit) []hit {
+// concurrent use with distinct scratch values. A rule with several targets
+// (Sysmon 1 and Security 4688) can match at most once per event.
+func (e *Engine) matchEvent(ev *event.Event, dst []hit, sc *scratch) []hit {
 	start := len(dst)
-	e.index.candidates(ev, func(m *sigma.Matcher) {
-		if !m.Match(ev) {
-			return
+	for _, g := range e.index.lists(ev) {
+		if g != nil {
+			dst = g.match(ev, sc, dst, start)
 		}
-		r := m.Rule()
-		for _, h := range dst[start:] {
-			if h.rule == r {
-				return
-			}
-		}
-		dst = append(dst, hit{ev, r})
-	})
+	}
 	return dst
 }
 
 // Process matches one event and emits its matches, including correlations
 // it completes. It is the single-threaded path (the API, tests).
 func (e *Engine) Process(ctx context.Context, ev *event.Event, emit Emit) error {
-	hits := e.matchEvent(ev, nil)
+	sc, _ := e.scratch.Get().(*scratch)
+	if sc == nil {
+		sc = &scratch{}
+	}
+	hits := e.matchEvent(ev, nil, sc)
+	e.scratch.Put(sc)
 	e.events.Add(1)
 	return e.deliver(ctx, ev, hits, emit)
 }
@@ -289,10 +293,11 @@ func (e *Engine) Run(ctx context.Context, in <-chan []*event.Event, emit Emit) e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var sc scratch
 			for j := range jobs {
 				var hits []hit
 				for _, ev := range j.events {
-					hits = e.matchEvent(ev, hits)
+					hits = e.matchEvent(ev, hits, &sc)
 				}
 				j.out <- hits
 			}

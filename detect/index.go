@@ -16,9 +16,14 @@ type index struct {
 	anyChannel map[string]*channelRules // key: lower-case product, "" for any
 }
 
+// channelRules holds the matchers of one bucket. After build, lists[id]
+// is the candidate list byID[id] followed by anyID, and anyList is anyID
+// alone (for event IDs no matcher names), each with its prefilter.
 type channelRules struct {
-	byID  map[int][]*sigma.Matcher
-	anyID []*sigma.Matcher
+	byID    map[int][]*sigma.Matcher
+	anyID   []*sigma.Matcher
+	lists   map[int]*candList
+	anyList *candList
 }
 
 func newIndex() index {
@@ -38,13 +43,33 @@ func (cr *channelRules) add(ids []int, m *sigma.Matcher) {
 	}
 }
 
-func (cr *channelRules) each(id int, fn func(*sigma.Matcher)) {
-	for _, m := range cr.byID[id] {
-		fn(m)
+// build compiles the prefiltered candidate lists; call it once after the
+// last add.
+func (cr *channelRules) build(cache acCache) error {
+	cr.lists = make(map[int]*candList, len(cr.byID))
+	for id, ms := range cr.byID {
+		g, err := newCandList(append(ms[:len(ms):len(ms)], cr.anyID...), cache)
+		if err != nil {
+			return err
+		}
+		cr.lists[id] = g
 	}
-	for _, m := range cr.anyID {
-		fn(m)
+	if len(cr.anyID) > 0 {
+		g, err := newCandList(cr.anyID, cache)
+		if err != nil {
+			return err
+		}
+		cr.anyList = g
 	}
+	return nil
+}
+
+// list returns the candidate list of event ID id, nil when empty.
+func (cr *channelRules) list(id int) *candList {
+	if g, ok := cr.lists[id]; ok {
+		return g
+	}
+	return cr.anyList
 }
 
 // add files m under its target channel and the event IDs it requires (the
@@ -61,6 +86,19 @@ func (ix *index) add(t sigma.Target, m *sigma.Matcher) {
 	bucket(ix.channels, t.Channel).add(ids, m)
 }
 
+// build compiles every bucket's prefilters.
+func (ix *index) build() error {
+	cache := acCache{}
+	for _, m := range []map[string]*channelRules{ix.channels, ix.anyChannel} {
+		for _, cr := range m {
+			if err := cr.build(cache); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func bucket(m map[string]*channelRules, key string) *channelRules {
 	cr := m[key]
 	if cr == nil {
@@ -70,19 +108,22 @@ func bucket(m map[string]*channelRules, key string) *channelRules {
 	return cr
 }
 
-// candidates calls fn for every matcher that may match ev.
-func (ix *index) candidates(ev *event.Event, fn func(*sigma.Matcher)) {
+// lists returns the candidate lists of ev in order: its channel's, its
+// product's, then those of rules for any product. Nil entries are empty.
+func (ix *index) lists(ev *event.Event) [3]*candList {
+	var out [3]*candList
 	if cr := ix.lookup(ev.Channel); cr != nil {
-		cr.each(ev.EventID, fn)
+		out[0] = cr.list(ev.EventID)
 	}
 	if ev.Product != "" {
 		if cr := ix.anyChannel[ev.Product]; cr != nil {
-			cr.each(ev.EventID, fn)
+			out[1] = cr.list(ev.EventID)
 		}
 	}
 	if cr := ix.anyChannel[""]; cr != nil {
-		cr.each(ev.EventID, fn)
+		out[2] = cr.list(ev.EventID)
 	}
+	return out
 }
 
 func (ix *index) lookup(channel string) *channelRules {

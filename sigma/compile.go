@@ -35,6 +35,8 @@ type Matcher struct {
 	tProv  string    // target provider; "" = any
 	tConds []fieldIn // target conditions
 	ids    []int     // EventIDs(): nil = unconstrained
+	lits   []Literal // Prefilter()
+	litsOK bool
 }
 
 type fieldIn struct {
@@ -447,6 +449,9 @@ func Compile(r *Rule, t Target, opts Options) (*Matcher, error) {
 		m.tConds = append(m.tConds, fieldIn{field: k, vals: t.Conditions[k]})
 	}
 	m.ids = requiredEventIDs(r.det, t)
+	if lits, ok := prefilterOf(m.root); ok {
+		m.lits, m.litsOK = lits, true
+	}
 	return m, nil
 }
 

@@ -290,11 +290,16 @@ type vmatch struct {
 	ascii  bool // n is ASCII: ASCII haystacks take the byte-wise fast paths
 	anchor int  // opContains on ASCII: index of the rarest needle byte
 	toks   []ptok
-	re     *regexp.Regexp
-	prefix netip.Prefix
-	cmp    string  // gt gte lt lte, or "" for equality (opCmp / opTime)
-	num    float64 // opCmp / opTime
-	part   string  // opTime: minute hour day week month year
+	// opGlob: the longest literal of toks, which every match contains;
+	// searched first to reject most values without backtracking.
+	req       string
+	reqASCII  bool
+	reqAnchor int
+	re        *regexp.Regexp
+	prefix    netip.Prefix
+	cmp       string  // gt gte lt lte, or "" for equality (opCmp / opTime)
+	num       float64 // opCmp / opTime
+	part      string  // opTime: minute hour day week month year
 }
 
 // match tests s; ascii tells whether s is pure ASCII (the caller computes it
@@ -341,11 +346,31 @@ func (m *vmatch) match(s string, ascii bool) bool {
 	case opAny:
 		return true
 	case opGlob:
+		if m.req != "" {
+			switch {
+			case m.cased:
+				if !strings.Contains(s, m.req) {
+					return false
+				}
+			case ascii && m.reqASCII:
+				if indexASCIIFold(s, m.req, m.reqAnchor) < 0 {
+					return false
+				}
+			case ascii:
+				return false // a non-ASCII folded literal needs a non-ASCII value
+			case indexFold(s, m.req) < 0:
+				return false
+			}
+		}
 		return globMatch(s, m.toks, m.cased)
 	case opRe:
 		return m.re.MatchString(s)
 	case opCIDR:
-		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		s = strings.TrimSpace(s)
+		if !maybeAddr(s) {
+			return false // spares ParseAddr's error allocation
+		}
+		a, err := netip.ParseAddr(s)
 		return err == nil && m.prefix.Contains(a.Unmap())
 	case opCmp:
 		f, ok := parseNumber(s)
@@ -355,6 +380,25 @@ func (m *vmatch) match(s string, ascii bool) bool {
 		return ok && compare(f, m.cmp, m.num)
 	}
 	return false
+}
+
+// maybeAddr reports whether s could parse as an IP address: before an
+// IPv6 zone ('%'), only hex digits, dots and colons.
+func maybeAddr(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '%' && i > 0:
+			return true
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func compare(a float64, op string, b float64) bool {
@@ -524,6 +568,19 @@ func newStringMatcher(p pattern, cased bool) vmatch {
 		m.op, m.n = opContains, toks[1].lit
 	default:
 		m.op, m.toks = opGlob, toks
+	}
+	if m.op == opGlob {
+		for _, t := range toks {
+			// U+FFFD also matches invalid bytes, which indexFold may
+			// skip; such literals are left to globMatch alone.
+			if t.kind == 0 && len(t.lit) > len(m.req) && !strings.ContainsRune(t.lit, utf8.RuneError) {
+				m.req = t.lit
+			}
+		}
+		m.reqASCII = isASCII(m.req)
+		if m.reqASCII && !cased {
+			m.reqAnchor = anchorFor(m.req)
+		}
 	}
 	m.nRunes = utf8.RuneCountInString(m.n)
 	m.ascii = isASCII(m.n)
