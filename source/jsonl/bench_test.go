@@ -1,10 +1,15 @@
 package jsonl
 
 import (
+	"archive/zip"
 	"bytes"
 	"io"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/ttpmap/ttpmap/source"
+	"github.com/ttpmap/ttpmap/source/jsonl/internal/jsonlref"
 )
 
 // nTimes streams data n times without holding the copies in memory.
@@ -29,35 +34,73 @@ func (r *nTimes) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// BenchmarkRead measures reading each fixture layout, repeated to about
-// 1 MB per iteration.
-//
-//	go test -run='^$' -bench=BenchmarkRead -benchmem ./source/jsonl
-func BenchmarkRead(b *testing.B) {
+// benchInputs returns the inputs of BenchmarkRead: real nxlog NDJSON from
+// Security-Datasets (when the dataset is present) and the fixtures.
+func benchInputs(b *testing.B) (names []string, data [][]byte) {
+	if zr, err := zip.OpenReader(securityZip); err == nil {
+		for _, zf := range zr.File {
+			if strings.HasPrefix(zf.Name, "__MACOSX/") || !strings.HasSuffix(zf.Name, ".json") {
+				continue
+			}
+			rc, err := zf.Open()
+			if err != nil {
+				b.Fatal(err)
+			}
+			d, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			names, data = append(names, "security-datasets"), append(data, d)
+			break
+		}
+		zr.Close()
+	}
 	for _, name := range []string{"nxlog.ndjson", "winlogbeat8.ndjson", "winlogbeat6.ndjson", "evtx_dump.json"} {
-		data, err := os.ReadFile("testdata/" + name)
+		d, err := os.ReadFile("testdata/" + name)
 		if err != nil {
 			b.Fatal(err)
 		}
+		names, data = append(names, name), append(data, d)
+	}
+	return names, data
+}
+
+// BenchmarkRead measures reading real nxlog lines and each fixture layout,
+// repeated to about 1 MB per iteration, with this package's reader ("new")
+// and the encoding/json based reader it replaced ("std").
+//
+//	go test -run='^$' -bench=BenchmarkRead -benchmem ./source/jsonl
+func BenchmarkRead(b *testing.B) {
+	names, inputs := benchInputs(b)
+	for i, data := range inputs {
 		if !bytes.HasSuffix(data, []byte("\n")) {
 			data = append(data, '\n')
 		}
 		reps := 1 + (1<<20)/len(data)
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(reps * len(data)))
-			for b.Loop() {
-				rd := NewReader(newNTimes(data, reps), name)
-				for {
-					_, err := rd.Read()
-					if err == io.EOF {
-						break
+		for _, impl := range []string{"new", "std"} {
+			b.Run(names[i]+"/"+impl, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(reps * len(data)))
+				records := 0
+				for b.Loop() {
+					var rd source.Reader = NewReader(newNTimes(data, reps), names[i])
+					if impl == "std" {
+						rd = jsonlref.NewReader(newNTimes(data, reps), names[i])
 					}
-					if err != nil {
-						b.Fatal(err)
+					for {
+						_, err := rd.Read()
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						records++
 					}
 				}
-			}
-		})
+				b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
 	}
 }

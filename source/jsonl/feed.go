@@ -28,6 +28,10 @@ type feed struct {
 	lines int64 // newlines in the input before buf[mark]
 	limit int   // most bytes handed out past the mark; 0 = none
 	err   error // sticky error from r (io.EOF at the end)
+
+	// No newline in the input from offset nlFrom to nlTo; the byte at
+	// nlTo, when read, is the next one to look at (see lineEnd).
+	nlFrom, nlTo int64
 }
 
 // Read hands buffered bytes to the decoder.
@@ -184,4 +188,34 @@ func (f *feed) valueStart() int64 {
 		break
 	}
 	return f.start + int64(i)
+}
+
+// lineEnd returns the end, relative to the mark, of the line holding the
+// byte at mark+from, newline included, reading more input as needed but
+// not past limit bytes after the mark. full reports that the window ends
+// short of a newline: at the end of the input or at the limit. The search
+// resumes where the previous one stopped, so objects sharing one long line
+// do not rescan it.
+func (f *feed) lineEnd(from, limit int) (end int, full bool) {
+	base := f.start + int64(f.mark) // fill keeps the mark's input offset
+	q := base + int64(min(from, limit))
+	if q < f.nlFrom || q > f.nlTo {
+		f.nlFrom, f.nlTo = q, q
+	}
+	for {
+		if i := int(f.nlTo - f.start); i < len(f.buf) {
+			if k := bytes.IndexByte(f.buf[i:], '\n'); k >= 0 {
+				f.nlTo = f.start + int64(i+k)
+				e := int(f.nlTo + 1 - base)
+				return min(e, limit), e > limit
+			}
+			f.nlTo = f.start + int64(len(f.buf))
+		}
+		if len(f.buf)-f.mark >= limit {
+			return limit, true
+		}
+		if !f.fill() {
+			return len(f.buf) - f.mark, true
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package jsonl
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -16,14 +18,21 @@ const (
 	maxPath  = 512
 )
 
-// errSyntax is returned when the walker meets bytes that are not JSON. The
-// decoder validates every record first, so it means a bug, not bad input.
+// maxNesting is encoding/json's limit on nested objects and arrays; the
+// walker rejects deeper input exactly as encoding/json does.
+const maxNesting = 10000
+
+// errSyntax is returned when the walker meets bytes that are not JSON, or
+// input that ends inside the object; w.i is then where it failed, at
+// len(w.data) when the data ended too early. The walker accepts exactly
+// what encoding/json accepts, so the reader can hand any rejected record
+// to encoding/json for the precise error message.
 var errSyntax = errors.New("invalid JSON")
 
 // kv is one flattened leaf: its dotted path and its rendered value.
 type kv struct {
-	path *pathInfo
-	val  string
+	path     int32 // index in walker.paths.list
+	off, end int   // of the value in walker.vals
 }
 
 // Top-level keys whose presence decides a record's shape.
@@ -39,29 +48,40 @@ const (
 	topProviderPS                // "ProviderName" (PowerShell ConvertTo-Json)
 )
 
-// walker flattens one JSON object (already validated by encoding/json) into
-// kv leaves. Nested objects join their keys with dots, arrays of scalars
-// become one value with the elements joined by newlines, and objects inside
-// arrays get their index as a path element ("a.0.b"). null leaves are
-// dropped.
+// walker validates and flattens one JSON object into kv leaves in a single
+// pass. Nested objects join their keys with dots, arrays of scalars become
+// one value with the elements joined by newlines, and objects inside arrays
+// get their index as a path element ("a.0.b"). null leaves are dropped.
+//
+// It accepts exactly the objects encoding/json accepts (RFC 8259 grammar,
+// no control characters in strings, at most maxNesting levels; invalid
+// UTF-8 is allowed and kept) and returns errSyntax for anything else,
+// including input that ends before the object does.
 type walker struct {
 	data  []byte
 	i     int
 	path  []byte
 	out   []kv
 	top   uint32 // topXxx bits seen
-	sb    []byte // scratch for string values
+	prev  []kv   // out of the previous object, to predict paths
+	stack []byte // open containers of skipValue
 	paths *pathCache
+	vals  []byte // the values of out, one after another
 }
 
-// walk flattens the object in data into w.out.
-func (w *walker) walk(data []byte) error {
-	w.data, w.i, w.path, w.out, w.top = data, 0, w.path[:0], w.out[:0], 0
+// walk flattens the object at the start of data (after whitespace) into
+// w.out and returns the index just past it. Bytes after the object are not
+// looked at.
+func (w *walker) walk(data []byte) (int, error) {
+	w.data, w.i, w.path, w.top, w.vals = data, 0, w.path[:0], 0, w.vals[:0]
+	w.prev, w.out = w.out, w.prev[:0]
+	w.paths.reset()
 	w.skipWS()
 	if w.i >= len(w.data) || w.data[w.i] != '{' {
-		return errSyntax
+		return w.i, errSyntax
 	}
-	return w.object(0)
+	err := w.object(0)
+	return w.i, err
 }
 
 func (w *walker) skipWS() {
@@ -85,11 +105,37 @@ func (w *walker) expect(c byte) error {
 	return nil
 }
 
-// emit stores a leaf under the current path.
-func (w *walker) emit(val string) {
-	w.out = append(w.out, kv{path: w.paths.get(w.path), val: val})
+// emit stores a leaf under the current path with val as its value.
+func (w *walker) emit(val []byte) {
+	off := len(w.vals)
+	w.vals = append(w.vals, val...)
+	w.leaf(off)
 }
 
+// leaf stores a leaf under the current path whose value is w.vals[off:].
+// The path is looked up in the cache, but first compared with the path at
+// the same position in the previous object, which in a stream of similar
+// records is nearly always the same.
+func (w *walker) leaf(off int) {
+	k := len(w.out)
+	if k < len(w.prev) {
+		if p := w.prev[k].path; w.paths.is(p, w.path) {
+			w.out = append(w.out, kv{path: p, off: off, end: len(w.vals)})
+			return
+		}
+	}
+	w.out = append(w.out, kv{path: w.paths.get(w.path), off: off, end: len(w.vals)})
+}
+
+// leafAt returns the path and value of w.out[i]; all holds w.vals as a
+// string, so every value of an object shares one allocation and keeps
+// nothing of any other object alive.
+func (w *walker) leafAt(all string, i int) (*pathInfo, string) {
+	l := w.out[i]
+	return w.paths.list[l.path], all[l.off:l.end]
+}
+
+// object flattens the object at w.i, which is nesting level depth+1.
 func (w *walker) object(depth int) error {
 	w.i++ // '{'
 	w.skipWS()
@@ -141,6 +187,9 @@ func (w *walker) object(depth int) error {
 // topKey records the top-level keys that identify a record's shape; first
 // is the first byte of the key's value.
 func (w *walker) topKey(key []byte, first byte) {
+	if len(key) < 5 || len(key) > 12 {
+		return // none of the names below
+	}
 	obj := first == '{'
 	switch string(key) {
 	case "Event":
@@ -172,7 +221,8 @@ func (w *walker) topKey(key []byte, first byte) {
 	}
 }
 
-// value flattens the value at w.i (after whitespace).
+// value flattens the value at w.i (after whitespace); depth is the nesting
+// level of the container holding it.
 func (w *walker) value(depth int) error {
 	if w.i >= len(w.data) {
 		return errSyntax
@@ -180,10 +230,10 @@ func (w *walker) value(depth int) error {
 	c := w.data[w.i]
 	if (c == '{' || c == '[') && (depth > maxDepth || len(w.path) > maxPath) {
 		start := w.i
-		if err := w.skipValue(); err != nil {
+		if err := w.skipValue(depth); err != nil {
 			return err
 		}
-		w.emit(string(w.data[start:w.i]))
+		w.emit(w.data[start:w.i])
 		return nil
 	}
 	switch c {
@@ -194,18 +244,20 @@ func (w *walker) value(depth int) error {
 	case 'n':
 		return w.literal("null")
 	}
-	var scalar []byte
+	off := len(w.vals)
 	var err error
-	if scalar, _, err = w.appendScalar(w.sb[:0]); err != nil {
+	if w.vals, _, err = w.appendScalar(w.vals); err != nil {
 		return err
 	}
-	w.sb = scalar
-	w.emit(string(scalar))
+	w.leaf(off)
 	return nil
 }
 
 func (w *walker) literal(lit string) error {
-	if len(w.data)-w.i < len(lit) || string(w.data[w.i:w.i+len(lit)]) != lit {
+	if len(w.data)-w.i < len(lit) {
+		return w.failAt(len(w.data))
+	}
+	if string(w.data[w.i:w.i+len(lit)]) != lit {
 		return errSyntax
 	}
 	w.i += len(lit)
@@ -227,16 +279,65 @@ func (w *walker) appendScalar(dst []byte) (out []byte, ok bool, err error) {
 		return dst, false, w.literal("null")
 	case c == '-' || (c >= '0' && c <= '9'):
 		start := w.i
-		for w.i < len(w.data) && isNumberByte(w.data[w.i]) {
-			w.i++
+		if err := w.number(); err != nil {
+			return dst, false, err
 		}
 		return appendNumber(dst, w.data[start:w.i]), true, nil
 	}
 	return dst, false, errSyntax
 }
 
-// array flattens an array: scalars are joined with newlines under the
-// array's own path, containers get their index appended to the path.
+// number moves w.i past the JSON number at w.i:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (w *walker) number() error {
+	d, i := w.data, w.i
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(d):
+		return w.failAt(i)
+	case d[i] == '0':
+		i++
+	case d[i] >= '1' && d[i] <= '9':
+		i = digits(d, i+1)
+	default:
+		return errSyntax
+	}
+	if i < len(d) && d[i] == '.' {
+		j := digits(d, i+1)
+		if j == i+1 {
+			return w.failAt(j)
+		}
+		i = j
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		j := digits(d, i)
+		if j == i {
+			return w.failAt(j)
+		}
+		i = j
+	}
+	w.i = i
+	return nil
+}
+
+// digits returns the index of the first byte at or after i that is not a
+// decimal digit.
+func digits(d []byte, i int) int {
+	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// array flattens the array at w.i, which is nesting level depth+1:
+// scalars are joined with newlines under the array's own path, containers
+// get their index appended to the path.
 func (w *walker) array(depth int) error {
 	w.i++ // '['
 	var joined []byte
@@ -246,12 +347,20 @@ func (w *walker) array(depth int) error {
 		if w.i >= len(w.data) {
 			return errSyntax
 		}
-		if w.data[w.i] == ']' {
+		if idx == 0 && w.data[w.i] == ']' {
 			w.i++
 			break
 		}
 		if idx > 0 {
-			if w.data[w.i] != ',' {
+			switch w.data[w.i] {
+			case ']':
+				w.i++
+				if scalars > 0 {
+					w.emit(joined)
+				}
+				return nil
+			case ',':
+			default:
 				return errSyntax
 			}
 			w.i++
@@ -289,63 +398,188 @@ func (w *walker) array(depth int) error {
 		}
 	}
 	if scalars > 0 {
-		w.emit(string(joined))
+		w.emit(joined)
 	}
 	return nil
 }
 
-// skipValue moves w.i past the value at w.i.
-func (w *walker) skipValue() error {
-	depth := 0
-	for w.i < len(w.data) {
-		switch c := w.data[w.i]; c {
+// skipValue validates the value at w.i and moves w.i past it; depth is the
+// nesting level of the container holding it (0 for none).
+func (w *walker) skipValue(depth int) error {
+	stack := w.stack[:0]
+	defer func() { w.stack = stack[:0] }()
+	d := w.data
+	for {
+		// A value is expected at w.i.
+		w.skipWS()
+		if w.i >= len(d) {
+			return errSyntax
+		}
+		switch c := d[w.i]; c {
+		case '{', '[':
+			if depth+len(stack)+1 > maxNesting {
+				return errSyntax
+			}
+			stack = append(stack, c)
+			w.i++
+			w.skipWS()
+			if w.i >= len(d) {
+				return errSyntax
+			}
+			if d[w.i] == c+2 { // '}' is '{'+2, ']' is '['+2
+				w.i++
+				stack = stack[:len(stack)-1]
+				break
+			}
+			if c == '{' {
+				if err := w.skipKey(); err != nil {
+					return err
+				}
+			}
+			continue
 		case '"':
 			if err := w.skipString(); err != nil {
 				return err
 			}
-		case '{', '[':
-			depth++
-			w.i++
-		case '}', ']':
-			depth--
-			w.i++
+		case 't':
+			if err := w.literal("true"); err != nil {
+				return err
+			}
+		case 'f':
+			if err := w.literal("false"); err != nil {
+				return err
+			}
+		case 'n':
+			if err := w.literal("null"); err != nil {
+				return err
+			}
 		default:
-			if depth == 0 && c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-				// A top-level scalar: numbers and literals end at a
-				// delimiter.
-				for w.i < len(w.data) && !isDelim(w.data[w.i]) {
-					w.i++
-				}
+			if err := w.number(); err != nil {
+				return err
+			}
+		}
+		// A value ended: close containers or move to the next element.
+		for {
+			if len(stack) == 0 {
 				return nil
 			}
+			w.skipWS()
+			if w.i >= len(d) {
+				return errSyntax
+			}
+			open := stack[len(stack)-1]
+			c := d[w.i]
 			w.i++
-		}
-		if depth <= 0 {
-			return nil
+			if c == open+2 {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			if c != ',' {
+				return errSyntax
+			}
+			if open == '{' {
+				w.skipWS()
+				if err := w.skipKey(); err != nil {
+					return err
+				}
+			}
+			break
 		}
 	}
-	return errSyntax
 }
 
-func isDelim(c byte) bool {
-	switch c {
-	case ',', '}', ']', ' ', '\t', '\r', '\n', ':':
-		return true
+// skipKey validates an object key and its colon at w.i.
+func (w *walker) skipKey() error {
+	if w.i >= len(w.data) || w.data[w.i] != '"' {
+		return errSyntax
 	}
-	return false
+	if err := w.skipString(); err != nil {
+		return err
+	}
+	return w.expect(':')
 }
 
+// skipString validates the string at w.i and moves w.i past it.
 func (w *walker) skipString() error {
-	for j := w.i + 1; j < len(w.data); j++ {
-		switch w.data[j] {
-		case '\\':
-			j++
+	d := w.data
+	j := w.i + 1
+	for {
+		j = scanString(d, j)
+		if j >= len(d) {
+			return w.failAt(j)
+		}
+		switch d[j] {
 		case '"':
 			w.i = j + 1
 			return nil
+		case '\\':
+			n, ok := escapeLen(d[j:])
+			if !ok {
+				if n > 0 {
+					return w.failAt(len(d)) // input ends inside it
+				}
+				return w.failAt(j)
+			}
+			j += n
+		default:
+			return w.failAt(j) // control character
 		}
 	}
-	return errSyntax
+}
+
+// escapeLen returns the length of the valid escape sequence at the start
+// of b (which starts with a backslash). When b ends before the sequence
+// could, it returns 1 and false; when the sequence is invalid, 0 and false.
+func escapeLen(b []byte) (int, bool) {
+	if len(b) < 2 {
+		return 1, false
+	}
+	switch b[1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2, true
+	case 'u':
+		if _, ok := hex4(b[2:]); ok {
+			return 6, true
+		}
+		if len(b) < 6 {
+			return 1, false
+		}
+	}
+	return 0, false
+}
+
+// Masks for scanString's eight-bytes-at-a-time search.
+const (
+	lsb    = 0x0101010101010101
+	msb    = 0x8080808080808080
+	quote  = '"' * lsb
+	bslash = '\\' * lsb
+	space  = 0x20 * lsb
+)
+
+// scanString returns the index of the first byte at or after i that ends
+// a run of plain string bytes: a quote, a backslash or a control
+// character; len(d) if there is none.
+func scanString(d []byte, i int) int {
+	for i+8 <= len(d) {
+		x := binary.LittleEndian.Uint64(d[i:])
+		q := x ^ quote
+		b := x ^ bslash
+		m := ((q - lsb) &^ q) | ((b - lsb) &^ b) | ((x - space) &^ x)
+		if m &= msb; m != 0 {
+			// The lowest flagged byte is exact: borrows only run upwards
+			// from a byte that is itself flagged.
+			return i + bits.TrailingZeros64(m)/8
+		}
+		i += 8
+	}
+	for i < len(d) {
+		if c := d[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+		i++
+	}
+	return i
 }
 
 // appendString decodes the JSON string at w.i and appends its content to
@@ -355,20 +589,20 @@ func (w *walker) appendString(dst []byte) ([]byte, error) {
 	d := w.data
 	i := w.i + 1
 	for {
-		j := i
-		for j < len(d) && d[j] != '"' && d[j] != '\\' {
-			j++
-		}
+		j := scanString(d, i)
 		dst = append(dst, d[i:j]...)
 		if j >= len(d) {
-			return dst, errSyntax
+			return dst, w.failAt(j)
 		}
 		if d[j] == '"' {
 			w.i = j + 1
 			return dst, nil
 		}
+		if d[j] != '\\' {
+			return dst, w.failAt(j) // control character
+		}
 		if j+1 >= len(d) {
-			return dst, errSyntax
+			return dst, w.failAt(len(d))
 		}
 		c := d[j+1]
 		i = j + 2
@@ -388,7 +622,10 @@ func (w *walker) appendString(dst []byte) ([]byte, error) {
 		case 'u':
 			r, ok := hex4(d[i:])
 			if !ok {
-				return dst, errSyntax
+				if len(d)-i < 4 {
+					return dst, w.failAt(len(d))
+				}
+				return dst, w.failAt(j)
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
@@ -405,9 +642,16 @@ func (w *walker) appendString(dst []byte) ([]byte, error) {
 			}
 			dst = utf8.AppendRune(dst, r)
 		default:
-			return dst, errSyntax
+			return dst, w.failAt(j)
 		}
 	}
+}
+
+// failAt moves w.i to i, where the walker failed, and returns errSyntax.
+// Failing at the end of the data means the object may go on past it.
+func (w *walker) failAt(i int) error {
+	w.i = i
+	return errSyntax
 }
 
 func hex4(b []byte) (rune, bool) {
@@ -429,10 +673,6 @@ func hex4(b []byte) (rune, bool) {
 		r = r<<4 | rune(c)
 	}
 	return r, true
-}
-
-func isNumberByte(c byte) bool {
-	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
 }
 
 // maxExponent bounds the exponent appendNumber expands into plain digits;

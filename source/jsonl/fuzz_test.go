@@ -117,12 +117,13 @@ func FuzzRead(f *testing.F) {
 			return
 		}
 		w := walker{paths: &pathCache{}}
-		if err := w.walk(data); err != nil {
+		if _, err := w.walk(data); err != nil {
 			t.Fatalf("walk of valid JSON: %v", err)
 		}
 		got := map[string]string{}
-		for _, l := range w.out {
-			got[l.path.path] = l.val
+		for i := range w.out {
+			p, val := w.leafAt(string(w.vals), i)
+			got[p.path] = val
 		}
 		if len(got) != len(want) {
 			t.Fatalf("flatten = %q, want %q", got, want)
@@ -217,4 +218,23 @@ func render(v any) (string, bool) {
 		return strconv.FormatBool(x), true
 	}
 	return "", false
+}
+
+// FuzzDiff requires this package's reader and jsonlref, the encoding/json
+// based reader it replaced, to give the same events and errors.
+//
+//	go test -run='^$' -fuzz=FuzzDiff -fuzztime=60s ./source/jsonl
+func FuzzDiff(f *testing.F) {
+	addSeeds(f)
+	for _, s := range diffCases {
+		if len(s) <= maxFuzzInput {
+			f.Add([]byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > maxFuzzInput {
+			return
+		}
+		diffBytes(t, "fuzz", data)
+	})
 }

@@ -34,6 +34,12 @@
 // ".0"), booleans true/false, arrays of scalars joined with newlines.
 // A null value leaves the field out, so a Sigma "field: null" test matches.
 //
+// Streams of objects are read by the package's own single-pass scanner,
+// which validates and flattens each object straight from the read buffer.
+// Whatever it does not accept (top-level arrays, scalars, malformed or
+// oversized records) goes to encoding/json, so results and error messages
+// are encoding/json's.
+//
 // A record that is not valid JSON is a *source.RecordError with its line
 // and offset. In a stream of objects reading resumes at the next line that
 // starts with "{"; inside a top-level array the error ends the input.
@@ -99,8 +105,8 @@ const (
 type Reader struct {
 	name  string
 	f     feed
-	dec   *json.Decoder
-	base  int64 // input offset where dec's input starts
+	dec   *json.Decoder // nil while the scanner reads a stream of objects
+	base  int64         // input offset where dec's input starts
 	state int
 	raw   json.RawMessage
 	queue []element // elements of an array met inside a stream
@@ -149,6 +155,14 @@ func (r *Reader) Read() (ev *event.Event, err error) {
 				return nil, err
 			}
 		case stateStream:
+			if r.dec == nil {
+				if ev, err, ok := r.next(); ok {
+					return ev, err
+				}
+				// Not a well-formed object: encoding/json takes this
+				// one value, so results and errors stay its own.
+				r.newDecoder()
+			}
 			r.f.setMark(r.base + r.dec.InputOffset())
 			if err := r.dec.Decode(&r.raw); err != nil {
 				if err == io.EOF && r.f.readErr() == nil {
@@ -157,7 +171,13 @@ func (r *Reader) Read() (ev *event.Event, err error) {
 				}
 				return nil, r.fail(err, true)
 			}
-			return r.value(r.raw, r.f.valueStart(), true)
+			off := r.f.valueStart()
+			// Hand the bytes the decoder read past the value back to the
+			// feed and go on with the scanner.
+			r.f.setMark(r.base + r.dec.InputOffset())
+			r.f.rewind()
+			r.dec = nil
+			return r.value(r.raw, off, true)
 		case stateArray:
 			r.f.setMark(r.base + r.dec.InputOffset())
 			if !r.dec.More() {
@@ -198,11 +218,12 @@ func (r *Reader) begin() error {
 		}
 		return io.EOF
 	}
-	r.newDecoder()
 	if c != '[' {
+		r.dec = nil
 		r.state = stateStream
 		return nil
 	}
+	r.newDecoder()
 	if _, err := r.dec.Token(); err != nil {
 		return r.fail(err, false)
 	}
@@ -255,7 +276,7 @@ func (r *Reader) fail(err error, resync bool) error {
 			break
 		}
 	}
-	r.newDecoder()
+	r.dec = nil
 	r.state = stateStream
 	return rec
 }
@@ -321,9 +342,72 @@ func splitArray(raw []byte, off int64, q []element) []element {
 			return q
 		}
 		start := w.i
-		if w.skipValue() != nil || w.i == start {
+		if w.skipValue(1) != nil || w.i == start {
 			return q
 		}
 		q = append(q, element{raw: raw[start:w.i], off: off + int64(start)})
 	}
+}
+
+// next reads the next value of a stream of objects with the package's own
+// scanner (walker), straight from the feed's buffer. It handles the end of
+// the input and every object that encoding/json would accept whole within
+// the record size limit; for anything else (scalars, arrays, malformed or
+// too large records) it reports ok=false with the feed rewound to the
+// value's mark, and the caller lets encoding/json decide, so results and
+// error messages are exactly encoding/json's.
+func (r *Reader) next() (ev *event.Event, err error, ok bool) {
+	f := &r.f
+	f.setMark(f.pos())
+	c, more := f.skipSpace(false)
+	if !more {
+		r.state = stateDone
+		if rerr := f.readErr(); rerr != nil {
+			return nil, fmt.Errorf("read %s: %w", r.name, rerr), true
+		}
+		return nil, io.EOF, true
+	}
+	if c != '{' {
+		f.rewind()
+		return nil, nil, false
+	}
+	// An object is accepted only if it ends within limit bytes of the
+	// mark: encoding/json always reads such a record, while a longer one
+	// may or may not trip the limit depending on its reads.
+	start := f.rd - f.mark // of '{', relative to the mark, which fill keeps
+	limit := f.limit
+	if limit <= 0 {
+		limit = maxRecordSize
+	}
+	// Most records are one line: walk up to the end of it. When the
+	// object goes on (a pretty-printed one), walk again over a window at
+	// least twice as long, so the bytes are walked a few times at most.
+	end, full := f.lineEnd(start, limit)
+	n, werr := r.walk(start, end)
+	for werr != nil && !full && r.norm.w.i >= end-start {
+		end, full = f.lineEnd(start+2*(end-start), limit)
+		n, werr = r.walk(start, end)
+	}
+	if werr != nil {
+		f.rewind()
+		return nil, nil, false
+	}
+	off := f.start + int64(f.mark+start)
+	f.rd = f.mark + start + n
+	r.n++
+	e := r.norm.build()
+	e.File = r.name
+	e.Offset = off
+	if e.RecordID == 0 {
+		e.RecordID = r.n
+	}
+	e.Complete()
+	return e, nil, true
+}
+
+// walk flattens the object at mark+start, looking no further than
+// mark+end, and returns its length.
+func (r *Reader) walk(start, end int) (int, error) {
+	r.norm.w.paths = &r.norm.paths
+	return r.norm.w.walk(r.f.buf[r.f.mark+start : r.f.mark+end])
 }

@@ -906,7 +906,7 @@ func TestMemoryBounded(t *testing.T) {
 	if n != reps {
 		t.Fatalf("read %d records, want %d", n, reps)
 	}
-	if len(r.norm.paths.m) > 10 {
-		t.Errorf("path cache has %d entries", len(r.norm.paths.m))
+	if len(r.norm.paths.list) > 10 {
+		t.Errorf("path cache has %d entries", len(r.norm.paths.list))
 	}
 }

@@ -65,12 +65,14 @@ type mapping struct {
 type pathInfo struct {
 	path string
 	m    [nShapes]mapping
+	bit  [nShapes]uint64 // aliasBit of the mapped key
 	done [nShapes]bool
 }
 
 func (p *pathInfo) mapped(s shape) mapping {
 	if !p.done[s] {
 		p.m[s] = mapPath(s, p.path)
+		p.bit[s] = aliasBit(p.m[s].key)
 		p.done[s] = true
 	}
 	return p.m[s]
@@ -79,22 +81,43 @@ func (p *pathInfo) mapped(s shape) mapping {
 // maxCachedPaths bounds the path cache; paths past it are mapped each time.
 const maxCachedPaths = 8192
 
+// pathCache interns the flattened paths of one input. Paths are numbered
+// by their index in list; the first maxCachedPaths stay for the whole
+// input, later ones only for the object being read, so hostile input cannot
+// grow the cache.
 type pathCache struct {
-	m map[string]*pathInfo
+	m    map[string]int32
+	list []*pathInfo
 }
 
-func (c *pathCache) get(b []byte) *pathInfo {
-	if p, ok := c.m[string(b)]; ok {
-		return p
+// reset forgets the paths of the previous object that were not cached.
+func (c *pathCache) reset() {
+	if len(c.list) > len(c.m) {
+		clear(c.list[len(c.m):])
+		c.list = c.list[:len(c.m)]
+	}
+}
+
+// is reports whether path number i is b.
+func (c *pathCache) is(i int32, b []byte) bool {
+	return int(i) < len(c.list) && c.list[i].path == string(b)
+}
+
+// get returns the number of path b.
+func (c *pathCache) get(b []byte) int32 {
+	if i, ok := c.m[string(b)]; ok {
+		return i
 	}
 	p := &pathInfo{path: string(b)}
+	i := int32(len(c.list))
+	c.list = append(c.list, p)
 	if c.m == nil {
-		c.m = make(map[string]*pathInfo, 64)
+		c.m = make(map[string]int32, 64)
 	}
-	if len(c.m) < maxCachedPaths {
-		c.m[p.path] = p
+	if len(c.m) < maxCachedPaths && int(i) == len(c.m) {
+		c.m[p.path] = i
 	}
-	return p
+	return i
 }
 
 func mapPath(s shape, p string) mapping {
@@ -312,8 +335,50 @@ var winlogAliases = [...]alias{
 	{"event.provider", event.FieldProvider},
 }
 
-func applyAliases(f map[string]string, list []alias) {
-	for _, a := range list {
+// psAliases apply to PowerShell ConvertTo-Json exports only.
+var psAliases = [...]alias{{"Id", event.FieldEventID}}
+
+// aliasLists are all alias lists; the sources get consecutive bits in
+// this order, which aliasBit and applyAliases's first argument follow.
+func aliasLists() [4][]alias {
+	return [...][]alias{flatAliases[:], ecsAliases[:], winlogAliases[:], psAliases[:]}
+}
+
+// First bits of the lists of aliasLists.
+const (
+	bitsFlat   = 0
+	bitsECS    = bitsFlat + len(flatAliases)
+	bitsWinlog = bitsECS + len(ecsAliases)
+	bitsPS     = bitsWinlog + len(winlogAliases)
+	_          = uint(63 - (bitsPS + len(psAliases) - 1)) // all bits fit
+)
+
+// aliasBit returns the bits of the aliases whose source is key. A leaf's
+// bits are computed once with its mapping, so applyAliases looks up only
+// the sources an object has.
+func aliasBit(key string) uint64 {
+	var bit uint64
+	i := 0
+	for _, list := range aliasLists() {
+		for _, a := range list {
+			if a.src == key {
+				bit |= 1 << i
+			}
+			i++
+		}
+	}
+	return bit
+}
+
+// applyAliases copies each alias source that is present and not empty to
+// its destination when that is absent. The aliases of list have the bits
+// from first on; has holds the aliasBit of every key of f that came from a
+// leaf (no alias destination is an alias source, so those are all).
+func applyAliases(f map[string]string, list []alias, first int, has uint64) {
+	for i, a := range list {
+		if has&(1<<(first+i)) == 0 {
+			continue
+		}
 		if v, ok := f[a.src]; ok && v != "" {
 			if _, ok := f[a.dst]; !ok {
 				f[a.dst] = v
@@ -343,20 +408,29 @@ type weakKV struct{ key, val string }
 // the ordinal RecordID are the caller's.
 func (n *normalizer) event(raw []byte) (*event.Event, error) {
 	n.w.paths = &n.paths
-	if err := n.w.walk(raw); err != nil {
+	if _, err := n.w.walk(raw); err != nil {
 		return nil, err
 	}
+	return n.build(), nil
+}
+
+// build makes the Event of the object n.w has just walked.
+func (n *normalizer) build() *event.Event {
 	sh := shapeOf(n.w.top)
 	f := make(map[string]string, len(n.w.out)+4)
 	n.weak = n.weak[:0]
-	for _, l := range n.w.out {
-		m := l.path.mapped(sh)
+	all := string(n.w.vals)
+	var has uint64 // aliasBit of the keys present
+	for i := range n.w.out {
+		p, val := n.w.leafAt(all, i)
+		m := p.mapped(sh)
 		switch m.class {
 		case classSet:
-			f[m.key] = l.val
+			f[m.key] = val
 		case classWeak:
-			n.weak = append(n.weak, weakKV{m.key, l.val})
+			n.weak = append(n.weak, weakKV{m.key, val})
 		}
+		has |= p.bit[sh]
 	}
 	for _, p := range n.weak {
 		if _, ok := f[p.key]; !ok {
@@ -366,14 +440,14 @@ func (n *normalizer) event(raw []byte) (*event.Event, error) {
 	n.weak = n.weak[:0]
 	switch sh {
 	case shapeFlat:
-		applyAliases(f, flatAliases[:])
+		applyAliases(f, flatAliases[:], bitsFlat, has)
 		if n.w.top&(topLogNamePS|topProviderPS) != 0 {
-			applyAliases(f, []alias{{"Id", event.FieldEventID}})
+			applyAliases(f, psAliases[:], bitsPS, has)
 		}
 	case shapeWinlog:
-		applyAliases(f, winlogAliases[:])
+		applyAliases(f, winlogAliases[:], bitsWinlog, has)
 	}
-	applyAliases(f, ecsAliases[:])
+	applyAliases(f, ecsAliases[:], bitsECS, has)
 	fixChannel(f)
 
 	e := &event.Event{Kind: KindJSONL, Fields: f}
@@ -396,7 +470,7 @@ func (n *normalizer) event(raw []byte) (*event.Event, error) {
 	if v := f[event.FieldRecordID]; v != "" {
 		e.RecordID, _ = strconv.ParseUint(v, 10, 64)
 	}
-	return e, nil
+	return e
 }
 
 // fixChannel spells well-known channels the way Windows does (some nxlog
