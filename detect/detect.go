@@ -38,10 +38,13 @@ type Emit func(ctx context.Context, m Match) error
 
 // Options tunes an Engine. The zero value is usable.
 type Options struct {
-	Mapping  *sigma.Mapping // nil: sigma.DefaultMapping()
-	Regexes  *sigma.RegexCache
-	MinLevel string // matches of rules below this level are not emitted (they still feed correlations)
-	Workers  int    // 0: runtime.GOMAXPROCS
+	Mapping *sigma.Mapping // nil: sigma.DefaultMapping()
+	Regexes *sigma.RegexCache
+	// Placeholders gives the values of %name% placeholders used with the
+	// |expand modifier; a rule using one without values is skipped.
+	Placeholders map[string][]string
+	MinLevel     string // matches of rules below this level are not emitted (they still feed correlations)
+	Workers      int    // 0: runtime.GOMAXPROCS
 	// MaxGroups caps the live correlation groups per correlation rule;
 	// past it the oldest group is dropped and counted in Stats.
 	MaxGroups int
@@ -146,7 +149,7 @@ func New(rules []*sigma.Rule, opts Options) (*Engine, []SkippedRule, error) {
 		var errs []error
 		n := 0
 		for _, t := range targets {
-			m, err := sigma.Compile(r, t, sigma.Options{Regexes: opts.Regexes})
+			m, err := sigma.Compile(r, t, sigma.Options{Regexes: opts.Regexes, Placeholders: opts.Placeholders})
 			if err != nil {
 				errs = append(errs, err)
 				continue

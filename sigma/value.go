@@ -242,7 +242,7 @@ func expandPlaceholders(s string, ph map[string][]string) ([]string, error) {
 			name := s[i+1 : i+1+j]
 			vals, ok := ph[name]
 			if !ok {
-				return nil, fmt.Errorf("unknown placeholder %%%s%% (set it in Options.Placeholders)", name)
+				return nil, fmt.Errorf("unknown placeholder %%%s%% (give its values with --placeholders FILE; Sigma requires rejecting a rule whose placeholder is unknown)", name)
 			}
 			if len(vals) == 0 {
 				return nil, fmt.Errorf("placeholder %%%s%% has no values", name)

@@ -153,3 +153,21 @@ func TestRulesLintAndTest(t *testing.T) {
 		t.Errorf("no extra-match report in:\n%s", stdout)
 	}
 }
+
+// TestPlaceholders: a rule whose |expand placeholder has no values is
+// rejected with the reason (the spec says so); given values, it loads.
+func TestPlaceholders(t *testing.T) {
+	dir := needDataset(t, "sigma/rules-emerging-threats/2026/Exploits/CVE-2026-54121")
+	stdout, _, code := run(t, "", "rules", "lint", dir)
+	if code != 2 || !strings.Contains(stdout, "unknown placeholder %known_cdcs%") || !strings.Contains(stdout, "--placeholders FILE") {
+		t.Errorf("without values: exit %d\n%s", code, stdout)
+	}
+	ph := filepath.Join(t.TempDir(), "ph.yml")
+	if err := os.WriteFile(ph, []byte("known_cdcs: [DC01, DC02]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, code = run(t, "", "rules", "lint", "--placeholders", ph, dir)
+	if code != 0 || !strings.HasSuffix(stdout, "failed 0\n") {
+		t.Errorf("with values: exit %d\n%s", code, stdout)
+	}
+}

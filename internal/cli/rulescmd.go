@@ -55,7 +55,7 @@ func rulesList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rs, err := loadRuleSet(!noBuiltin, ruleFlag, "")
+	rs, err := loadRuleSet(!noBuiltin, ruleFlag, "", "")
 	if err != nil {
 		return err
 	}
@@ -90,9 +90,10 @@ func rulesList(e *env, args []string) error {
 // rulesLint loads and compiles every rule and names each that fails, with
 // its file and line.
 func rulesLint(e *env, args []string) error {
-	var mapping string
-	fs := newFlags(e, "rules lint", "ttpmap rules lint [--mapping FILE] PATH...", "  ttpmap rules lint ../sigma/rules")
+	var mapping, holders string
+	fs := newFlags(e, "rules lint", "ttpmap rules lint [--mapping FILE] [--placeholders FILE] PATH...", "  ttpmap rules lint ../sigma/rules")
 	fs.StringVar(&mapping, "mapping", "", "log source mapping override `FILE`")
+	fs.StringVar(&holders, "placeholders", "", "YAML `FILE` of %placeholder% values for rules using |expand")
 	paths, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -100,16 +101,22 @@ func rulesLint(e *env, args []string) error {
 	if len(paths) == 0 {
 		return &usageError{"rules lint needs a rule file or folder"}
 	}
-	rs, err := loadRuleSet(false, paths, mapping)
+	rs, err := loadRuleSet(false, paths, mapping, holders)
 	if err != nil {
 		return err
 	}
-	res := ruletest.Lint(rs.rules, rs.mapping)
+	res := ruletest.Lint(rs.rules, rs.mapping, rs.placeholders)
 	for _, err := range rs.loadErrors {
 		fmt.Fprintf(e.stdout, "%v\n", err)
 	}
 	for _, p := range res.Failed {
-		fmt.Fprintf(e.stdout, "%s:%d: %s: %v\n", p.Rule.File, p.Rule.Line, p.Rule.Title, p.Reason)
+		// Compile errors already carry file:line:col; others get the
+		// rule's own position.
+		if msg := p.Reason.Error(); strings.HasPrefix(msg, p.Rule.File+":") {
+			fmt.Fprintf(e.stdout, "%s [%s]\n", msg, p.Rule.Title)
+		} else {
+			fmt.Fprintf(e.stdout, "%s:%d: %s [%s]\n", p.Rule.File, p.Rule.Line, msg, p.Rule.Title)
+		}
 	}
 	if len(res.Unmapped) > 0 {
 		fmt.Fprintf(e.stderr, "%d valid rules have a log source ttpmap cannot read yet:\n", len(res.Unmapped))

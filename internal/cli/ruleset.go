@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/ttpmap/ttpmap/rules"
 	"github.com/ttpmap/ttpmap/sigma"
 )
@@ -15,10 +17,39 @@ type ruleSet struct {
 	builtin    int
 	loadErrors []error
 	mapping    *sigma.Mapping
+	// placeholders are the values of %name% placeholders (|expand).
+	placeholders map[string][]string
 }
 
-func loadRuleSet(builtin bool, paths []string, mappingFile string) (*ruleSet, error) {
+// loadPlaceholders reads a YAML map of placeholder name to values, e.g.
+//
+//	known_cdcs: [DC01, DC02]
+//	Admins_Workstations: ['WKS-ADM-*']
+func loadPlaceholders(path string) (map[string][]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open placeholders: %w", err)
+	}
+	defer f.Close()
+	var m map[string][]string
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("placeholders %s: want a map of name to a list of values: %w", path, err)
+	}
+	return m, nil
+}
+
+func loadRuleSet(builtin bool, paths []string, mappingFile, placeholdersFile string) (*ruleSet, error) {
 	rs := &ruleSet{mapping: sigma.DefaultMapping()}
+	ph, err := loadPlaceholders(placeholdersFile)
+	if err != nil {
+		return nil, err
+	}
+	rs.placeholders = ph
 	if mappingFile != "" {
 		f, err := os.Open(mappingFile)
 		if err != nil {

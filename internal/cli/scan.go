@@ -45,10 +45,11 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		follow    bool
 		verbose   bool
 		mapping   string
+		holders   string
 	)
 	fs := newFlags(e, "scan", "ttpmap scan [flags] PATH...   (files, folders, .gz/.zip/.tar.gz, - for stdin)", scanExamples,
 		flagGroup{"Input", []string{"live", "follow"}},
-		flagGroup{"Rules", []string{"rules", "no-builtin", "min-level", "mapping"}},
+		flagGroup{"Rules", []string{"rules", "no-builtin", "min-level", "mapping", "placeholders"}},
 		flagGroup{"Output", []string{"format", "o", "quiet", "verbose"}},
 	)
 	fs.Var(&ruleFlag, "rules", "add Sigma rules from a `PATH` (file or folder; repeatable)")
@@ -59,6 +60,7 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&noBuiltin, "no-builtin", false, "do not load ttpmap's embedded rule pack")
 	fs.StringVar(&minLevel, "min-level", "", "report only rules of this `LEVEL` or above (informational, low, medium, high, critical)")
 	fs.StringVar(&mapping, "mapping", "", "override the log source mapping with a YAML `FILE`")
+	fs.StringVar(&holders, "placeholders", "", "YAML `FILE` of %placeholder% values for rules using |expand")
 	fs.BoolVar(&quiet, "quiet", false, "no progress bar and no closing tally")
 	fs.BoolVar(&verbose, "verbose", false, "list every skipped rule and every bad record")
 	paths, err := parseArgs(fs, args)
@@ -76,11 +78,11 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("load ATT&CK knowledge base: %w", err)
 	}
-	rs, err := loadRuleSet(!noBuiltin, ruleFlag, mapping)
+	rs, err := loadRuleSet(!noBuiltin, ruleFlag, mapping, holders)
 	if err != nil {
 		return err
 	}
-	engine, skipped, err := detect.New(rs.rules, detect.Options{Mapping: rs.mapping, MinLevel: minLevel, Logger: e.log})
+	engine, skipped, err := detect.New(rs.rules, detect.Options{Mapping: rs.mapping, Placeholders: rs.placeholders, MinLevel: minLevel, Logger: e.log})
 	if err != nil {
 		return &usageError{err.Error()}
 	}

@@ -24,7 +24,7 @@ type LintResult struct {
 // Lint compiles every detection rule for each of its targets (or for an
 // unconstrained target when its log source is unmapped, so the rule itself
 // is still checked) and checks correlations' references.
-func Lint(rules []*sigma.Rule, m *sigma.Mapping) LintResult {
+func Lint(rules []*sigma.Rule, m *sigma.Mapping, placeholders map[string][]string) LintResult {
 	var res LintResult
 	cache := sigma.NewRegexCache()
 	for _, r := range rules {
@@ -37,14 +37,14 @@ func Lint(rules []*sigma.Rule, m *sigma.Mapping) LintResult {
 			targets = []sigma.Target{{}}
 		}
 		for _, t := range targets {
-			if _, err := sigma.Compile(r, t, sigma.Options{Regexes: cache}); err != nil {
+			if _, err := sigma.Compile(r, t, sigma.Options{Regexes: cache, Placeholders: placeholders}); err != nil {
 				res.Failed = append(res.Failed, Problem{r, err})
 				break
 			}
 		}
 	}
 	// Correlations need their referenced rules; the engine checks that.
-	_, skipped, err := detect.New(rules, detect.Options{Mapping: m, Regexes: cache})
+	_, skipped, err := detect.New(rules, detect.Options{Mapping: m, Regexes: cache, Placeholders: placeholders})
 	if err != nil {
 		return res
 	}

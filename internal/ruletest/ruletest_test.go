@@ -85,7 +85,7 @@ func TestLint(t *testing.T) {
 	zeek := parse("title: zeek\nid: b\nlogsource: {product: zeek, service: dns}\ndetection: {s: {query|endswith: .evil}, condition: s}\n")
 	badRe := parse("title: bad\nid: c\nlogsource: {product: windows, service: security}\ndetection: {s: {x|re: '(?<=a)b'}, condition: s}\n")
 	corr := parse("title: corr\nid: d\ncorrelation: {type: event_count, rules: [missing], group-by: [x], timespan: 5m, condition: {gte: 2}}\n")
-	res := Lint([]*sigma.Rule{good, zeek, badRe, corr}, sigma.DefaultMapping())
+	res := Lint([]*sigma.Rule{good, zeek, badRe, corr}, sigma.DefaultMapping(), nil)
 	if len(res.Unmapped) != 1 || res.Unmapped[0] != zeek {
 		t.Errorf("unmapped %v", res.Unmapped)
 	}
