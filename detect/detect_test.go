@@ -380,3 +380,25 @@ func TestEventCountNewestFirst(t *testing.T) {
 		t.Fatalf("tight burst newest first: got %q, want one correlation", titles(got))
 	}
 }
+
+// TestWindowEdges pins the timespan boundary: ten events spanning exactly
+// the timespan are one window; one nanosecond more and they are not.
+func TestWindowEdges(t *testing.T) {
+	t.Parallel()
+	rule := strings.Replace(bruteForce, "generate: %s\n", "", 1)
+	for _, c := range []struct {
+		name string
+		last time.Duration
+		want int
+	}{{"exactly 5m", 5 * time.Minute, 1}, {"5m and 1ns", 5*time.Minute + 1, 0}} {
+		e := newEngine(t, Options{}, failedLogon, rule)
+		var evs []*event.Event
+		for i := 0; i < 9; i++ {
+			evs = append(evs, secEvent(4625, t0, "TargetUserName", "alice"))
+		}
+		evs = append(evs, secEvent(4625, t0.Add(c.last), "TargetUserName", "alice"))
+		if got := collect(t, e, evs); len(got) != c.want {
+			t.Errorf("%s: got %d correlations, want %d", c.name, len(got), c.want)
+		}
+	}
+}

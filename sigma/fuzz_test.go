@@ -152,3 +152,32 @@ func FuzzPatternMatch(f *testing.F) {
 		checkPatternAgainstRegexp(t, value, s, cased)
 	})
 }
+
+// FuzzCondition feeds arbitrary condition strings to the condition parser
+// over a fixed set of selections: it must return an expression or an
+// error, never panic or hang, and a parsed condition must compile.
+func FuzzCondition(f *testing.F) {
+	for _, s := range []string{
+		"sel", "sel and not filter", "1 of sel* and not 1 of filter*", "all of them",
+		"(sel or sel2) and not (filter and filter2)", "1 of them", "not not sel", "sel or",
+		"((((sel))))", "all of sel* or 1 of filter_*", "them", "sel and and sel2", "",
+	} {
+		f.Add(s)
+	}
+	base := "detection:\n  sel: {A: a}\n  sel2: {B: b}\n  filter: {C: c}\n  filter2: {D: d}\n  condition: COND\n"
+	f.Fuzz(func(t *testing.T, cond string) {
+		if len(cond) > 512 || strings.ContainsAny(cond, "\n\r'\"#:{}[]&*!|>%@`\\") {
+			return
+		}
+		doc := "title: t\nid: x\nlogsource: {product: windows, service: security}\n" + strings.Replace(base, "COND", "'"+cond+"'", 1)
+		rs, err := Parse(strings.NewReader(doc), "f.yml")
+		if err != nil {
+			return
+		}
+		for _, r := range rs {
+			if _, err := Compile(r, Target{}, Options{}); err != nil && !strings.Contains(err.Error(), "f.yml") {
+				t.Fatalf("compile error without position: %v", err)
+			}
+		}
+	})
+}
