@@ -25,7 +25,7 @@ type correlator struct {
 	rules     []*corrRule
 	byBase    map[*sigma.Rule][]*corrRule
 	maxGroups int
-	drops     atomic.Uint64
+	drops     *atomic.Uint64 // shared with the engine, across reloads
 }
 
 type corrRule struct {
@@ -47,8 +47,8 @@ type group struct {
 	sample  []*event.Event
 }
 
-func newCorrelator(corrs, detections []*sigma.Rule, emitBase map[*sigma.Rule]bool, maxGroups int) (*correlator, []SkippedRule) {
-	c := &correlator{byBase: map[*sigma.Rule][]*corrRule{}, maxGroups: maxGroups}
+func newCorrelator(corrs, detections []*sigma.Rule, emitBase map[*sigma.Rule]bool, maxGroups int, drops *atomic.Uint64) (*correlator, []SkippedRule) {
+	c := &correlator{byBase: map[*sigma.Rule][]*corrRule{}, maxGroups: maxGroups, drops: drops}
 	byRef := map[string]*sigma.Rule{}
 	for _, r := range detections {
 		if !emitBase[r] {

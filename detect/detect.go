@@ -68,19 +68,30 @@ type Stats struct {
 }
 
 // Engine holds compiled, indexed rules. Process and Run are not safe to call
-// concurrently with each other (correlation state is ordered).
+// concurrently with each other (correlation state is ordered); Reload is
+// safe to call at any time.
 type Engine struct {
 	opts     Options
-	index    index
 	minLevel int
-	corr     *correlator
+	state    atomic.Pointer[ruleState]
+	// delivered is the state the ordered stage last delivered with; it is
+	// touched only by that stage (Run's collector or Process's caller).
+	delivered *ruleState
+	events    atomic.Uint64
+	matches   atomic.Uint64
+	drops     atomic.Uint64 // correlation groups evicted, over all states
+	scratch   sync.Pool     // *scratch for Process
+}
+
+// ruleState is one compiled rule set. Reload swaps it whole, so a batch is
+// matched and delivered with one consistent set.
+type ruleState struct {
+	index index
+	corr  *correlator
 	// emitBase says whether a detection rule's own matches are output; it is
 	// false for rules only referenced by correlations without generate.
 	emitBase map[*sigma.Rule]bool
-	stats    Stats // fixed after New
-	events   atomic.Uint64
-	matches  atomic.Uint64
-	scratch  sync.Pool // *scratch for Process
+	stats    Stats // rule counts
 }
 
 // Level order used for --min-level.
@@ -111,7 +122,7 @@ func New(rules []*sigma.Rule, opts Options) (*Engine, []SkippedRule, error) {
 	if opts.MaxGroups <= 0 {
 		opts.MaxGroups = 100_000
 	}
-	e := &Engine{opts: opts, index: newIndex(), emitBase: map[*sigma.Rule]bool{}}
+	e := &Engine{opts: opts}
 	if opts.MinLevel != "" {
 		r, ok := LevelRank(opts.MinLevel)
 		if !ok {
@@ -119,6 +130,32 @@ func New(rules []*sigma.Rule, opts Options) (*Engine, []SkippedRule, error) {
 		}
 		e.minLevel = r
 	}
+	st, skipped, err := e.compile(rules)
+	if err != nil {
+		return nil, nil, err
+	}
+	e.state.Store(st)
+	e.delivered = st
+	return e, skipped, nil
+}
+
+// Reload compiles a new rule set and swaps it in. Events already handed to
+// Run finish with the old set; later ones meet the new one, so no event is
+// dropped or matched twice. Open correlation windows of the old set are
+// decided (as at the end of a stream) when the first event meets the new
+// set. On error the old set stays.
+func (e *Engine) Reload(rules []*sigma.Rule) ([]SkippedRule, error) {
+	st, skipped, err := e.compile(rules)
+	if err != nil {
+		return nil, err
+	}
+	e.state.Store(st)
+	return skipped, nil
+}
+
+func (e *Engine) compile(rules []*sigma.Rule) (*ruleState, []SkippedRule, error) {
+	opts := e.opts
+	st := &ruleState{index: newIndex(), emitBase: map[*sigma.Rule]bool{}}
 	var skipped []SkippedRule
 	var detections, correlations, filters []*sigma.Rule
 	for _, r := range rules {
@@ -154,7 +191,7 @@ func New(rules []*sigma.Rule, opts Options) (*Engine, []SkippedRule, error) {
 				errs = append(errs, err)
 				continue
 			}
-			e.index.add(t, m)
+			st.index.add(t, m)
 			n++
 		}
 		if n == 0 {
@@ -164,18 +201,18 @@ func New(rules []*sigma.Rule, opts Options) (*Engine, []SkippedRule, error) {
 			skipped = append(skipped, SkippedRule{r, errs[0]})
 			continue
 		}
-		e.emitBase[r] = true
-		e.stats.Rules++
+		st.emitBase[r] = true
+		st.stats.Rules++
 	}
-	if err := e.index.build(); err != nil {
+	if err := st.index.build(); err != nil {
 		return nil, nil, fmt.Errorf("build rule index: %w", err)
 	}
-	corr, cskipped := newCorrelator(correlations, detections, e.emitBase, opts.MaxGroups)
+	corr, cskipped := newCorrelator(correlations, detections, st.emitBase, opts.MaxGroups, &e.drops)
 	skipped = append(skipped, cskipped...)
-	e.corr = corr
-	e.stats.Correlations = len(corr.rules)
-	e.stats.Skipped = len(skipped)
-	return e, skipped, nil
+	st.corr = corr
+	st.stats.Correlations = len(corr.rules)
+	st.stats.Skipped = len(skipped)
+	return st, skipped, nil
 }
 
 func describeLogsource(ls sigma.Logsource) string {
@@ -193,10 +230,10 @@ func describeLogsource(ls sigma.Logsource) string {
 
 // Stats returns the counters so far. It may be called while Run runs.
 func (e *Engine) Stats() Stats {
-	s := e.stats
+	s := e.state.Load().stats
 	s.Events = e.events.Load()
 	s.Matches = e.matches.Load()
-	s.CorrelationDrops = e.corr.drops.Load()
+	s.CorrelationDrops = e.drops.Load()
 	return s
 }
 
@@ -209,9 +246,9 @@ type hit struct {
 // matchEvent appends the rules that match ev to dst. It is safe for
 // concurrent use with distinct scratch values. A rule with several targets
 // (Sysmon 1 and Security 4688) can match at most once per event.
-func (e *Engine) matchEvent(ev *event.Event, dst []hit, sc *scratch) []hit {
+func (st *ruleState) matchEvent(ev *event.Event, dst []hit, sc *scratch) []hit {
 	start := len(dst)
-	for _, g := range e.index.lists(ev) {
+	for _, g := range st.index.lists(ev) {
 		if g != nil {
 			dst = g.match(ev, sc, dst, start)
 		}
@@ -226,23 +263,31 @@ func (e *Engine) Process(ctx context.Context, ev *event.Event, emit Emit) error 
 	if sc == nil {
 		sc = &scratch{}
 	}
-	hits := e.matchEvent(ev, nil, sc)
+	st := e.state.Load()
+	hits := st.matchEvent(ev, nil, sc)
 	e.scratch.Put(sc)
 	e.events.Add(1)
-	return e.deliver(ctx, ev, hits, emit)
+	return e.deliver(ctx, st, ev, hits, emit)
 }
 
 // deliver runs the ordered part of matching for one event: emitting plain
-// hits and feeding correlations.
-func (e *Engine) deliver(ctx context.Context, ev *event.Event, hits []hit, emit Emit) error {
+// hits and feeding correlations. st is the rule set the hits came from.
+func (e *Engine) deliver(ctx context.Context, st *ruleState, ev *event.Event, hits []hit, emit Emit) error {
+	if st != e.delivered {
+		// A reload happened: close the old set's windows first.
+		if err := e.flushState(ctx, e.delivered, emit); err != nil {
+			return err
+		}
+		e.delivered = st
+	}
 	for _, h := range hits {
-		if e.emitBase[h.rule] && e.levelOK(h.rule) {
+		if st.emitBase[h.rule] && e.levelOK(h.rule) {
 			e.matches.Add(1)
 			if err := emit(ctx, Match{Rule: h.rule, Event: ev}); err != nil {
 				return err
 			}
 		}
-		for _, m := range e.corr.observe(h.rule, ev) {
+		for _, m := range st.corr.observe(h.rule, ev) {
 			if !e.levelOK(m.Rule) {
 				continue
 			}
@@ -259,7 +304,11 @@ func (e *Engine) deliver(ctx context.Context, ev *event.Event, hits []hit, emit 
 // lt/lte/eq/neq conditions are only decidable then). Call it once after the
 // last event.
 func (e *Engine) Flush(ctx context.Context, emit Emit) error {
-	for _, m := range e.corr.flush() {
+	return e.flushState(ctx, e.delivered, emit)
+}
+
+func (e *Engine) flushState(ctx context.Context, st *ruleState, emit Emit) error {
+	for _, m := range st.corr.flush() {
 		if !e.levelOK(m.Rule) {
 			continue
 		}
@@ -286,6 +335,7 @@ func (e *Engine) Run(ctx context.Context, in <-chan []*event.Event, emit Emit) e
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type job struct {
+		st     *ruleState
 		events []*event.Event
 		out    chan []hit
 	}
@@ -300,7 +350,7 @@ func (e *Engine) Run(ctx context.Context, in <-chan []*event.Event, emit Emit) e
 			for j := range jobs {
 				var hits []hit
 				for _, ev := range j.events {
-					hits = e.matchEvent(ev, hits, &sc)
+					hits = j.st.matchEvent(ev, hits, &sc)
 				}
 				j.out <- hits
 			}
@@ -317,7 +367,7 @@ func (e *Engine) Run(ctx context.Context, in <-chan []*event.Event, emit Emit) e
 				if !ok {
 					return
 				}
-				j := job{batch, make(chan []hit, 1)}
+				j := job{e.state.Load(), batch, make(chan []hit, 1)}
 				select {
 				case jobs <- j:
 				case <-ctx.Done():
@@ -349,7 +399,7 @@ func (e *Engine) Run(ctx context.Context, in <-chan []*event.Event, emit Emit) e
 			for n < len(hits) && hits[n].ev == ev {
 				n++
 			}
-			if err = e.deliver(ctx, ev, hits[:n], emit); err != nil {
+			if err = e.deliver(ctx, j.st, ev, hits[:n], emit); err != nil {
 				cancel()
 				break
 			}

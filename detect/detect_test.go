@@ -288,7 +288,7 @@ func TestCorrelationGroupCap(t *testing.T) {
 	if got := e.Stats().CorrelationDrops; got != 900 {
 		t.Errorf("drops = %d, want 900", got)
 	}
-	for _, cr := range e.corr.rules {
+	for _, cr := range e.state.Load().corr.rules {
 		if len(cr.groups) > 100 {
 			t.Errorf("%d live groups, cap is 100", len(cr.groups))
 		}
@@ -399,6 +399,84 @@ func TestWindowEdges(t *testing.T) {
 		evs = append(evs, secEvent(4625, t0.Add(c.last), "TargetUserName", "alice"))
 		if got := collect(t, e, evs); len(got) != c.want {
 			t.Errorf("%s: got %d correlations, want %d", c.name, len(got), c.want)
+		}
+	}
+}
+
+func anyLogonRule(title, id string) string {
+	return "title: " + title + "\nid: " + id + "\nlevel: low\nlogsource: {product: windows, service: security}\ndetection: {sel: {EventID: 4625}, condition: sel}\n"
+}
+
+// TestReload swaps rule sets between events: each event meets exactly one
+// set, none is dropped, and the old set's windows are decided at the swap.
+func TestReload(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, Options{}, anyLogonRule("old", "a0000000-0000-4000-8000-000000000001"))
+	ctx := context.Background()
+	var got []string
+	emit := func(_ context.Context, m Match) error { got = append(got, m.Rule.Title); return nil }
+	if err := e.Process(ctx, secEvent(4625, t0), emit); err != nil {
+		t.Fatal(err)
+	}
+	// An end-decided correlation (lt) is open when the set is swapped.
+	few := `
+title: few failures
+id: b0000000-0000-4000-8000-000000000002
+level: low
+correlation: {type: event_count, rules: [newbase], group-by: [TargetUserName], timespan: 1h, condition: {lt: 5}}
+`
+	base := "title: new\nname: newbase\nid: c0000000-0000-4000-8000-000000000003\nlevel: low\nlogsource: {product: windows, service: security}\ndetection: {sel: {EventID: 4625}, condition: sel}\n"
+	if _, err := e.Reload(parseRules(t, base, few)); err != nil {
+		t.Fatal(err)
+	}
+	e.Process(ctx, secEvent(4625, t0, "TargetUserName", "bob"), emit)
+	if _, err := e.Reload(parseRules(t, anyLogonRule("third", "d0000000-0000-4000-8000-000000000004"))); err != nil {
+		t.Fatal(err)
+	}
+	e.Process(ctx, secEvent(4625, t0), emit)
+	want := "old|few failures|third" // "new" is not generated (a correlation uses it); its window closes at the swap
+	if strings.Join(got, "|") != want {
+		t.Errorf("got %q, want %q", strings.Join(got, "|"), want)
+	}
+	if st := e.Stats(); st.Rules != 1 || st.Events != 3 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestReloadDuringRun reloads while the worker pool runs: every event is
+// matched by exactly one set.
+func TestReloadDuringRun(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, Options{Workers: 2}, anyLogonRule("A", "a0000000-0000-4000-8000-000000000001"))
+	in := make(chan []*event.Event)
+	const batches, size = 200, 10
+	go func() {
+		for i := 0; i < batches; i++ {
+			b := make([]*event.Event, size)
+			for j := range b {
+				b[j] = secEvent(4625, t0)
+			}
+			in <- b
+			if i%20 == 0 {
+				title := []string{"A", "B"}[i/20%2]
+				if _, err := e.Reload(parseRules(t, anyLogonRule(title, "a0000000-0000-4000-8000-000000000001"))); err != nil {
+					panic(err)
+				}
+			}
+		}
+		close(in)
+	}()
+	seen := map[*event.Event]int{}
+	err := e.Run(context.Background(), in, func(_ context.Context, m Match) error { seen[m.Event]++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != batches*size {
+		t.Fatalf("%d events matched, want %d", len(seen), batches*size)
+	}
+	for _, n := range seen {
+		if n != 1 {
+			t.Fatalf("an event matched %d times", n)
 		}
 	}
 }

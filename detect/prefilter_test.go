@@ -41,11 +41,11 @@ func (e *Engine) matchUnfiltered(ev *event.Event, dst []hit) []hit {
 			}
 		}
 	}
-	each(e.index.lookup(ev.Channel))
+	each(e.state.Load().index.lookup(ev.Channel))
 	if ev.Product != "" {
-		each(e.index.anyChannel[ev.Product])
+		each(e.state.Load().index.anyChannel[ev.Product])
 	}
-	each(e.index.anyChannel[""])
+	each(e.state.Load().index.anyChannel[""])
 	return dst
 }
 
@@ -127,7 +127,7 @@ func TestPrefilterEquivalence(t *testing.T) {
 			size += ac.Size()
 		}
 	}
-	for _, m := range []map[string]*channelRules{e.index.channels, e.index.anyChannel} {
+	for _, m := range []map[string]*channelRules{e.state.Load().index.channels, e.state.Load().index.anyChannel} {
 		for _, cr := range m {
 			for _, l := range append(slices.Collect(maps.Values(cr.lists)), cr.anyList) {
 				if l == nil {
@@ -159,7 +159,7 @@ func TestPrefilterEquivalence(t *testing.T) {
 			var got, want []hit
 			hits, ran, cands := 0, 0, 0
 			for i, ev := range events {
-				got = e.matchEvent(ev, got[:0], &sc)
+				got = e.state.Load().matchEvent(ev, got[:0], &sc)
 				want = e.matchUnfiltered(ev, want[:0])
 				if !slices.Equal(got, want) {
 					t.Errorf("event %d (%s record %d, channel %q, ID %d): prefiltered %s, unfiltered %s",
@@ -167,7 +167,7 @@ func TestPrefilterEquivalence(t *testing.T) {
 				}
 				hits += len(want)
 				ran += e.countCandidates(ev, &sc)
-				for _, l := range e.index.lists(ev) {
+				for _, l := range e.state.Load().index.lists(ev) {
 					if l != nil {
 						cands += len(l.ms)
 					}
@@ -185,7 +185,7 @@ func TestPrefilterEquivalence(t *testing.T) {
 // countCandidates returns how many matchers the prefilter lets through.
 func (e *Engine) countCandidates(ev *event.Event, sc *scratch) int {
 	n := 0
-	for _, l := range e.index.lists(ev) {
+	for _, l := range e.state.Load().index.lists(ev) {
 		if l == nil {
 			continue
 		}
@@ -245,7 +245,7 @@ func BenchmarkPrefilter(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			for _, ev := range events {
-				hits = e.matchEvent(ev, hits[:0], &sc)
+				hits = e.state.Load().matchEvent(ev, hits[:0], &sc)
 			}
 		}
 		b.ReportMetric(float64(b.N)*float64(len(events))/b.Elapsed().Seconds(), "events/s")
@@ -277,7 +277,7 @@ func TestMatchEventNoAllocs(t *testing.T) {
 	var quiet []*event.Event
 	var sc scratch
 	for _, ev := range readEvents(t, datasetSamples, ".evtx", evtx.Format{}) {
-		if len(e.matchEvent(ev, nil, &sc)) == 0 {
+		if len(e.state.Load().matchEvent(ev, nil, &sc)) == 0 {
 			quiet = append(quiet, ev)
 		}
 	}
@@ -287,7 +287,7 @@ func TestMatchEventNoAllocs(t *testing.T) {
 	hits := make([]hit, 0, 8)
 	n := testing.AllocsPerRun(5, func() {
 		for _, ev := range quiet {
-			hits = e.matchEvent(ev, hits[:0], &sc)
+			hits = e.state.Load().matchEvent(ev, hits[:0], &sc)
 		}
 	})
 	// The regexp package refills its sync.Pool after a GC; allow that,
@@ -351,7 +351,7 @@ func TestPrefilterSynthetic(t *testing.T) {
 	}
 	var sc scratch
 	for i, ev := range events {
-		got := e.matchEvent(ev, nil, &sc)
+		got := e.state.Load().matchEvent(ev, nil, &sc)
 		want := e.matchUnfiltered(ev, nil)
 		if !slices.Equal(got, want) {
 			t.Errorf("event %d: prefiltered %s, unfiltered %s", i, ruleTitles(got), ruleTitles(want))
@@ -362,7 +362,7 @@ func TestPrefilterSynthetic(t *testing.T) {
 		i    int
 		want string
 	}{{0, "[r01]"}, {2, "[r03]"}, {3, "[r04]"}, {4, "[r05]"}, {5, "[r06]"}, {7, "[r01]"}, {8, "[r07]"}, {10, "[r04]"}} {
-		if got := ruleTitles(e.matchEvent(events[c.i], nil, &sc)); got != c.want {
+		if got := ruleTitles(e.state.Load().matchEvent(events[c.i], nil, &sc)); got != c.want {
 			t.Errorf("event %d matched %s, want %s", c.i, got, c.want)
 		}
 	}

@@ -46,10 +46,11 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		verbose   bool
 		mapping   string
 		holders   string
+		reloadInt time.Duration
 	)
 	fs := newFlags(e, "scan", "ttpmap scan [flags] PATH...   (files, folders, .gz/.zip/.tar.gz, - for stdin)", scanExamples,
 		flagGroup{"Input", []string{"live", "follow"}},
-		flagGroup{"Rules", []string{"rules", "no-builtin", "min-level", "mapping", "placeholders"}},
+		flagGroup{"Rules", []string{"rules", "no-builtin", "min-level", "mapping", "placeholders", "reload-interval"}},
 		flagGroup{"Output", []string{"format", "o", "quiet", "verbose"}},
 	)
 	fs.Var(&ruleFlag, "rules", "add Sigma rules from a `PATH` (file or folder; repeatable)")
@@ -61,6 +62,7 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&minLevel, "min-level", "", "report only rules of this `LEVEL` or above (informational, low, medium, high, critical)")
 	fs.StringVar(&mapping, "mapping", "", "override the log source mapping with a YAML `FILE`")
 	fs.StringVar(&holders, "placeholders", "", "YAML `FILE` of %placeholder% values for rules using |expand")
+	fs.DurationVar(&reloadInt, "reload-interval", 0, "re-read --rules when their files change, checked every `DURATION` (also on SIGHUP); for --follow")
 	fs.BoolVar(&quiet, "quiet", false, "no progress bar and no closing tally")
 	fs.BoolVar(&verbose, "verbose", false, "list every skipped rule and every bad record")
 	paths, err := parseArgs(fs, args)
@@ -78,7 +80,8 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("load ATT&CK knowledge base: %w", err)
 	}
-	rs, err := loadRuleSet(!noBuiltin, ruleFlag, mapping, holders)
+	load := func() (*ruleSet, error) { return loadRuleSet(!noBuiltin, ruleFlag, mapping, holders) }
+	rs, err := load()
 	if err != nil {
 		return err
 	}
@@ -113,6 +116,10 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		defer rd.Close()
 		extra = append(extra, source.Input{Name: "live:" + ch, Format: "winlog", Reader: rd})
 	}
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go watchRules(watchCtx, e.log, engine, load, ruleFlag, reloadInt)
 
 	errLines := 0
 	counters := &pipeline.Counters{}
