@@ -13,8 +13,9 @@ import (
 // watchRules reloads the engine's rules when a reload signal arrives
 // (SIGHUP on Unix) or, with a positive interval, when a rule file under
 // paths changes. Events keep flowing; the engine swaps rule sets between
-// batches. It returns when ctx ends.
-func watchRules(ctx context.Context, log *slog.Logger, engine *detect.Engine, load func() (*ruleSet, error), paths []string, interval time.Duration) {
+// batches. last is the fingerprint of paths when the engine's rules were
+// loaded. It returns when ctx ends.
+func watchRules(ctx context.Context, log *slog.Logger, engine *detect.Engine, load func() (*ruleSet, error), paths []string, interval time.Duration, last ruleFingerprint) {
 	sig, stop := reloadSignal()
 	defer stop()
 	var tick <-chan time.Time
@@ -23,7 +24,6 @@ func watchRules(ctx context.Context, log *slog.Logger, engine *detect.Engine, lo
 		defer t.Stop()
 		tick = t.C
 	}
-	last := fingerprint(paths)
 	for {
 		select {
 		case <-ctx.Done():

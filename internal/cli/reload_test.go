@@ -20,6 +20,7 @@ func TestWatchRulesReloadsOnChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	load := func() (*ruleSet, error) { return loadRuleSet(false, []string{dir}, "", "") }
+	fp := fingerprint([]string{dir})
 	rs, err := load()
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +31,7 @@ func TestWatchRulesReloadsOnChange(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go watchRules(ctx, slog.New(slog.DiscardHandler), engine, load, []string{dir}, 10*time.Millisecond)
+	go watchRules(ctx, slog.New(slog.DiscardHandler), engine, load, []string{dir}, 10*time.Millisecond, fp)
 	if err := os.WriteFile(filepath.Join(dir, "b.yml"), []byte(rule(2)), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,7 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("load ATT&CK knowledge base: %w", err)
 	}
 	load := func() (*ruleSet, error) { return loadRuleSet(!noBuiltin, ruleFlag, mapping, holders) }
+	loadedFP := fingerprint(ruleFlag)
 	rs, err := load()
 	if err != nil {
 		return err
@@ -119,7 +120,7 @@ func runScan(ctx context.Context, e *env, args []string) error {
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go watchRules(watchCtx, e.log, engine, load, ruleFlag, reloadInt)
+	go watchRules(watchCtx, e.log, engine, load, ruleFlag, reloadInt, loadedFP)
 
 	errLines := 0
 	counters := &pipeline.Counters{}
