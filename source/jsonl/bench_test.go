@@ -7,9 +7,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/ttpmap/ttpmap/source"
-	"github.com/ttpmap/ttpmap/source/jsonl/internal/jsonlref"
 )
 
 // nTimes streams data n times without holding the copies in memory.
@@ -67,8 +64,7 @@ func benchInputs(b *testing.B) (names []string, data [][]byte) {
 }
 
 // BenchmarkRead measures reading real nxlog lines and each fixture layout,
-// repeated to about 1 MB per iteration, with this package's reader ("new")
-// and the encoding/json based reader it replaced ("std").
+// repeated to about 1 MB per iteration.
 //
 //	go test -run='^$' -bench=BenchmarkRead -benchmem ./source/jsonl
 func BenchmarkRead(b *testing.B) {
@@ -78,29 +74,24 @@ func BenchmarkRead(b *testing.B) {
 			data = append(data, '\n')
 		}
 		reps := 1 + (1<<20)/len(data)
-		for _, impl := range []string{"new", "std"} {
-			b.Run(names[i]+"/"+impl, func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetBytes(int64(reps * len(data)))
-				records := 0
-				for b.Loop() {
-					var rd source.Reader = NewReader(newNTimes(data, reps), names[i])
-					if impl == "std" {
-						rd = jsonlref.NewReader(newNTimes(data, reps), names[i])
+		b.Run(names[i], func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(reps * len(data)))
+			records := 0
+			for b.Loop() {
+				rd := NewReader(newNTimes(data, reps), names[i])
+				for {
+					_, err := rd.Read()
+					if err == io.EOF {
+						break
 					}
-					for {
-						_, err := rd.Read()
-						if err == io.EOF {
-							break
-						}
-						if err != nil {
-							b.Fatal(err)
-						}
-						records++
+					if err != nil {
+						b.Fatal(err)
 					}
+					records++
 				}
-				b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-			})
-		}
+			}
+			b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+		})
 	}
 }

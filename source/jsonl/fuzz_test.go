@@ -9,20 +9,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ttpmap/ttpmap/source"
+	"github.com/ttpmap/ttpmap/source/sourcetest"
 )
 
 // maxFuzzInput caps fuzz inputs so each run stays fast.
 const maxFuzzInput = 64 << 10
 
 func addSeeds(f *testing.F) {
-	files, err := filepath.Glob("testdata/*")
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, p := range files {
+	for _, p := range fixtureFiles(f) {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)
@@ -35,17 +33,21 @@ func addSeeds(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	f.Add(utf16Variants(f, []byte("[{\"a\":\"\U0001F600\"}]"))["le-bom"])
-	f.Add(utf16Variants(f, []byte("{\"b\":1}\n{"))["be-bom"])
-	f.Add(utf16Variants(f, []byte("{\"c\":[1,2]}\n"))["le"])
+	for _, c := range edgeCases {
+		if len(c.in) <= maxFuzzInput {
+			f.Add([]byte(c.in))
+		}
+	}
+	f.Add(sourcetest.UTF16Variants(f, []byte("[{\"a\":\"\U0001F600\"}]"))["le-bom"])
+	f.Add(sourcetest.UTF16Variants(f, []byte("{\"b\":1}\n{"))["be-bom"])
+	f.Add(sourcetest.UTF16Variants(f, []byte("{\"c\":[1,2]}\n"))["le"])
 }
 
 // TestSeedsParse checks that every fixture reads without errors, so the
 // fuzz corpus starts from valid inputs.
 func TestSeedsParse(t *testing.T) {
 	t.Parallel()
-	files, _ := filepath.Glob("testdata/*")
-	for _, p := range files {
+	for _, p := range fixtureFiles(t) {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -61,8 +63,8 @@ func TestSeedsParse(t *testing.T) {
 }
 
 // FuzzRead checks that reading never panics or loops, that every event and
-// record error points at the right offset and line, and that flattening a
-// valid object agrees with encoding/json's own tokens.
+// record error points at the right offset and line (checkRead), and that
+// flattening a valid object agrees with encoding/json's own tokens.
 //
 //	go test -run='^$' -fuzz=FuzzRead -fuzztime=30s ./source/jsonl
 func FuzzRead(f *testing.F) {
@@ -71,44 +73,7 @@ func FuzzRead(f *testing.F) {
 		if len(data) > maxFuzzInput {
 			return
 		}
-		// UTF-16 reaches the format converted, as source.Walker does it;
-		// offsets then count the UTF-8 text. A UTF-8 BOM is left to the
-		// reader, which skips it itself.
-		if enc, _ := source.DetectEncoding(data); enc != source.UTF8 {
-			var err error
-			if data, err = io.ReadAll(source.NewUTF8Reader(bytes.NewReader(data), enc)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		rd := NewReader(bytes.NewReader(data), "fuzz")
-		for i := 0; ; i++ {
-			if i > len(data)+2 {
-				t.Fatalf("more results than input bytes")
-			}
-			e, err := rd.Read()
-			if err == io.EOF {
-				break
-			}
-			var re *source.RecordError
-			if errors.As(err, &re) {
-				if re.Offset < 0 || re.Offset > int64(len(data)) {
-					t.Fatalf("error offset %d out of range: %v", re.Offset, re)
-				}
-				if want := 1 + int64(bytes.Count(data[:re.Offset], []byte{'\n'})); re.Line != want {
-					t.Fatalf("error line %d, want %d: %v", re.Line, want, re)
-				}
-				continue
-			}
-			if err != nil {
-				t.Fatalf("Read: %v", err)
-			}
-			if e.Offset < 0 || e.Offset >= int64(len(data)) || data[e.Offset] != '{' {
-				t.Fatalf("event offset %d does not point at '{'", e.Offset)
-			}
-			if e.Kind != KindJSONL || e.File != "fuzz" || e.Fields == nil {
-				t.Fatalf("bad event %+v", e)
-			}
-		}
+		data = checkRead(t, data)
 		if !json.Valid(data) || !utf8.Valid(data) {
 			return
 		}
@@ -134,6 +99,54 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkRead reads data and checks that the reader ends without a fatal
+// error, that every record error points at a byte of data and gives its
+// line, and that every event points at its '{', has Kind, File and Fields
+// set and a UTC time. UTF-16 is converted first, as source.Walker does
+// it; the UTF-8 data read, whose bytes the offsets count, is returned. A
+// UTF-8 BOM is left to the reader, which skips it itself.
+func checkRead(t testing.TB, data []byte) []byte {
+	t.Helper()
+	if enc, _ := source.DetectEncoding(data); enc != source.UTF8 {
+		var err error
+		if data, err = io.ReadAll(source.NewUTF8Reader(bytes.NewReader(data), enc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := NewReader(bytes.NewReader(data), "fuzz")
+	for i := 0; ; i++ {
+		if i > len(data)+2 {
+			t.Fatalf("more results than input bytes")
+		}
+		e, err := rd.Read()
+		if err == io.EOF {
+			return data
+		}
+		var re *source.RecordError
+		if errors.As(err, &re) {
+			if re.Offset < 0 || re.Offset > int64(len(data)) {
+				t.Fatalf("error offset %d out of range: %v", re.Offset, re)
+			}
+			if want := 1 + int64(bytes.Count(data[:re.Offset], []byte{'\n'})); re.Line != want {
+				t.Fatalf("error line %d, want %d: %v", re.Line, want, re)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		if e.Offset < 0 || e.Offset >= int64(len(data)) || data[e.Offset] != '{' {
+			t.Fatalf("event offset %d does not point at '{'", e.Offset)
+		}
+		if e.Kind != KindJSONL || e.File != "fuzz" || e.Fields == nil {
+			t.Fatalf("bad event %+v", e)
+		}
+		if !e.Time.IsZero() && e.Time.Location() != time.UTC {
+			t.Fatalf("event time %v is not UTC", e.Time)
+		}
+	}
 }
 
 // refFlatten flattens a JSON object with encoding/json's tokenizer, the
@@ -218,23 +231,4 @@ func render(v any) (string, bool) {
 		return strconv.FormatBool(x), true
 	}
 	return "", false
-}
-
-// FuzzDiff requires this package's reader and jsonlref, the encoding/json
-// based reader it replaced, to give the same events and errors.
-//
-//	go test -run='^$' -fuzz=FuzzDiff -fuzztime=60s ./source/jsonl
-func FuzzDiff(f *testing.F) {
-	addSeeds(f)
-	for _, s := range diffCases {
-		if len(s) <= maxFuzzInput {
-			f.Add([]byte(s))
-		}
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > maxFuzzInput {
-			return
-		}
-		diffBytes(t, "fuzz", data)
-	})
 }

@@ -3,25 +3,20 @@ package jsonl
 import (
 	"archive/zip"
 	"bufio"
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/text/encoding"
-	"golang.org/x/text/encoding/unicode"
-
 	"github.com/ttpmap/ttpmap/event"
 	"github.com/ttpmap/ttpmap/source"
+	"github.com/ttpmap/ttpmap/source/sourcetest"
 )
 
 // readAll reads every event and record error of input.
@@ -777,57 +772,6 @@ func TestSecurityDatasetsZip(t *testing.T) {
 	}
 }
 
-// utf16Variants returns text (UTF-8, a BOM is dropped) as UTF-16LE and
-// UTF-16BE with a byte-order mark and as UTF-16LE without one.
-func utf16Variants(t testing.TB, text []byte) map[string][]byte {
-	t.Helper()
-	text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf"))
-	out := map[string][]byte{}
-	for name, enc := range map[string]encoding.Encoding{
-		"le-bom": unicode.UTF16(unicode.LittleEndian, unicode.UseBOM),
-		"be-bom": unicode.UTF16(unicode.BigEndian, unicode.UseBOM),
-		"le":     unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM),
-	} {
-		b, err := enc.NewEncoder().Bytes(text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[name] = b
-	}
-	return out
-}
-
-// walkFile reads path through a source.Walker that knows only this format,
-// as the CLI reads files. Events come back with File cleared and record
-// errors as text with the file name replaced by "x".
-func walkFile(t testing.TB, path string) (evs []*event.Event, errs []string) {
-	t.Helper()
-	var openErrs []error
-	w := source.Walker{Formats: []source.Format{Format{}}, OnError: func(err error) { openErrs = append(openErrs, err) }}
-	err := w.Walk(context.Background(), []string{path}, func(in source.Input) error {
-		for {
-			e, err := in.Reader.Read()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			var re *source.RecordError
-			if errors.As(err, &re) {
-				errs = append(errs, strings.ReplaceAll(re.Error(), path, "x"))
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			e.File = ""
-			evs = append(evs, e)
-		}
-	})
-	if err != nil || len(openErrs) > 0 {
-		t.Fatalf("walk %s: %v, %v", path, err, openErrs)
-	}
-	return evs, errs
-}
-
 // TestUTF16 reads UTF-16 versions of the fixtures through source.Walker,
 // which converts them, and expects what the UTF-8 fixture gives. Windows
 // PowerShell 5.1 writes "Get-WinEvent | ConvertTo-Json > file" as UTF-16LE
@@ -841,44 +785,22 @@ func TestUTF16(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "ps.json"), []byte(ps), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fixtures, _ := filepath.Glob("testdata/*")
-	for _, fixture := range append(fixtures, filepath.Join(dir, "ps.json")) {
-		data, err := os.ReadFile(fixture)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref, refErrs := walkFile(t, fixture)
-		if len(ref) == 0 {
-			t.Fatalf("%s: no events", fixture)
-		}
-		for variant, enc := range utf16Variants(t, data) {
-			p := filepath.Join(dir, variant+"-"+filepath.Base(fixture))
-			if err := os.WriteFile(p, enc, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			evs, errs := walkFile(t, p)
-			if len(evs) != len(ref) || !reflect.DeepEqual(errs, refErrs) {
-				t.Fatalf("%s: %d events, errors %q; want %d, %q", p, len(evs), errs, len(ref), refErrs)
-			}
-			for i := range evs {
-				if !reflect.DeepEqual(evs[i], ref[i]) {
-					t.Fatalf("%s: event %d differs:\n got %+v\nwant %+v", p, i, evs[i], ref[i])
-				}
-			}
-		}
+	for _, fixture := range fixtureFiles(t) {
+		sourcetest.CheckUTF16(t, Format{}, fixture)
 	}
-	evs, _ := walkFile(t, filepath.Join(dir, "le-ps.json"))
+	le := sourcetest.CheckUTF16(t, Format{}, filepath.Join(dir, "ps.json"))["le"]
+	evs, _ := sourcetest.Walk(t, Format{}, le)
 	if len(evs) != 1 {
 		t.Fatalf("PowerShell export: %d events", len(evs))
 	}
 	checkEvent(t, 0, evs[0], want{id: 4688, channel: "Security", provider: "Microsoft-Windows-Security-Auditing",
 		host: "pc1", time: "2020-05-14T13:20:00.123Z", message: "A new process has been created. caf\u00e9 \U0001F600"})
 	// An unpaired surrogate and a dangling byte become U+FFFD.
-	odd := append(utf16Variants(t, []byte(`{"a":"x`))["le-bom"], 0x00, 0xd8, '"', 0, '}', 0, 0x41)
+	odd := append(sourcetest.UTF16Variants(t, []byte(`{"a":"x`))["le-bom"], 0x00, 0xd8, '"', 0, '}', 0, 0x41)
 	if err := os.WriteFile(filepath.Join(dir, "odd.json"), odd, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if evs, _ := walkFile(t, filepath.Join(dir, "odd.json")); len(evs) != 1 || evs[0].Fields["a"] != "x\uFFFD" {
+	if evs, _ := sourcetest.Walk(t, Format{}, filepath.Join(dir, "odd.json")); len(evs) != 1 || evs[0].Fields["a"] != "x\uFFFD" {
 		t.Fatalf("events %v", evs)
 	}
 }

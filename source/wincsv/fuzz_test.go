@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ttpmap/ttpmap/source"
+	"github.com/ttpmap/ttpmap/source/sourcetest"
 )
 
 // maxFuzzInput caps fuzz inputs so each run stays fast.
@@ -34,7 +35,7 @@ func FuzzRead(f *testing.F) {
 		// first records (header, quoting, multi-line messages) are enough.
 		data = data[:min(len(data), maxSeed)]
 		f.Add(data)
-		f.Add(utf16Variants(f, data[:min(len(data), maxSeed/2)])["le-bom"])
+		f.Add(sourcetest.UTF16Variants(f, data[:min(len(data), maxSeed/2)])["le-bom"])
 	}
 	f.Add([]byte("Level,Date and Time,Source,Event ID,Task Category\r\nInformation,01/02/2026 1:02:03 PM,Sysmon,1,x,\"Process Create:\nImage: a\n\"\r\n"))
 	f.Add([]byte("Date and Time,Event ID,Description\n2026-01-02,4104,\"Creating Scriptblock text (1 of 1):\nScriptBlock ID: x\"\n"))

@@ -2,21 +2,17 @@ package wincsv
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/text/encoding"
-	"golang.org/x/text/encoding/unicode"
-
 	"github.com/ttpmap/ttpmap/event"
 	"github.com/ttpmap/ttpmap/source"
+	"github.com/ttpmap/ttpmap/source/sourcetest"
 )
 
 // readAll reads every event and record error of data.
@@ -273,57 +269,6 @@ func TestSystemEventViewer(t *testing.T) {
 	}
 }
 
-// utf16Variants returns text (UTF-8, a BOM is dropped) as UTF-16LE and
-// UTF-16BE with a byte-order mark and as UTF-16LE without one.
-func utf16Variants(t testing.TB, text []byte) map[string][]byte {
-	t.Helper()
-	text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf"))
-	out := map[string][]byte{}
-	for name, enc := range map[string]encoding.Encoding{
-		"le-bom": unicode.UTF16(unicode.LittleEndian, unicode.UseBOM),
-		"be-bom": unicode.UTF16(unicode.BigEndian, unicode.UseBOM),
-		"le":     unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM),
-	} {
-		b, err := enc.NewEncoder().Bytes(text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[name] = b
-	}
-	return out
-}
-
-// walkFile reads path through a source.Walker that knows only this format,
-// as the CLI reads files. Events come back with File cleared and record
-// errors as text with the file name replaced by "x".
-func walkFile(t testing.TB, path string) (evs []*event.Event, errs []string) {
-	t.Helper()
-	var openErrs []error
-	w := source.Walker{Formats: []source.Format{Format{}}, OnError: func(err error) { openErrs = append(openErrs, err) }}
-	err := w.Walk(context.Background(), []string{path}, func(in source.Input) error {
-		for {
-			e, err := in.Reader.Read()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			var re *source.RecordError
-			if errors.As(err, &re) {
-				errs = append(errs, strings.ReplaceAll(re.Error(), path, "x"))
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			e.File = ""
-			evs = append(evs, e)
-		}
-	})
-	if err != nil || len(openErrs) > 0 {
-		t.Fatalf("walk %s: %v, %v", path, err, openErrs)
-	}
-	return evs, errs
-}
-
 // TestUTF16 reads UTF-16 versions of the fixtures through source.Walker,
 // which converts them, and expects what the UTF-8 fixture gives.
 func TestUTF16(t *testing.T) {
@@ -334,34 +279,11 @@ func TestUTF16(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, fixture := range []string{"testdata/security_eventviewer.csv", "testdata/security_brief002.csv",
-		"testdata/system_eventviewer.csv", filepath.Join(dir, "surrogates.csv")} {
-		data, err := os.ReadFile(fixture)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref, refErrs := walkFile(t, fixture)
-		if len(ref) == 0 {
-			t.Fatalf("%s: no events", fixture)
-		}
-		for variant, enc := range utf16Variants(t, data) {
-			t.Run(filepath.Base(fixture)+"/"+variant, func(t *testing.T) {
-				p := filepath.Join(dir, variant+"-"+filepath.Base(fixture))
-				if err := os.WriteFile(p, enc, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				evs, errs := walkFile(t, p)
-				if len(evs) != len(ref) || !reflect.DeepEqual(errs, refErrs) {
-					t.Fatalf("%d events, errors %q; want %d, %q", len(evs), errs, len(ref), refErrs)
-				}
-				for i := range evs {
-					if !reflect.DeepEqual(evs[i], ref[i]) {
-						t.Fatalf("event %d differs:\n got %+v\nwant %+v", i, evs[i], ref[i])
-					}
-				}
-			})
-		}
+		"testdata/system_eventviewer.csv"} {
+		t.Run(filepath.Base(fixture), func(t *testing.T) { sourcetest.CheckUTF16(t, Format{}, fixture) })
 	}
-	if evs, _ := walkFile(t, filepath.Join(dir, "le-surrogates.csv")); len(evs) != 1 || evs[0].Fields["Name"] != "caf\u00e9 \U0001F600" {
+	le := sourcetest.CheckUTF16(t, Format{}, filepath.Join(dir, "surrogates.csv"))["le"]
+	if evs, _ := sourcetest.Walk(t, Format{}, le); len(evs) != 1 || evs[0].Fields["Name"] != "caf\u00e9 \U0001F600" {
 		t.Fatalf("got %+v", evs)
 	}
 }
