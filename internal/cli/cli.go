@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 )
@@ -58,8 +59,17 @@ func verbs() []verb {
 	}
 }
 
+// defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is unset. The
+// live heap of a scan with every SigmaHQ rule is ~90 MB; without a limit
+// the collector lets it double before collecting. The limit is soft: a
+// larger rule set still runs, with more frequent collection.
+const defaultMemoryLimit = 192 << 20
+
 // Run runs ttpmap with args (without the program name) and returns the exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	logFormat, args := takeGlobal(args)
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, log: newLogger(stderr, logFormat)}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
