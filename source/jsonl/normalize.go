@@ -125,9 +125,9 @@ func mapPath(s shape, p string) mapping {
 	case shapeEvtx:
 		return mapEvtx(p)
 	case shapeWinlog:
-		return mapWinlog(p)
+		return mapBeat(winlogSystem, p)
 	case shapeWLB6:
-		return mapWLB6(p)
+		return mapBeat(wlb6System, p)
 	}
 	return mapping{p, classSet}
 }
@@ -216,75 +216,42 @@ func dataName(s string) mapping {
 	return mapping{s, classWeak}
 }
 
-// mapWinlog maps Winlogbeat 7+ (ECS) paths.
-func mapWinlog(p string) mapping {
-	switch p {
-	case "winlog.event_id":
-		return mapping{event.FieldEventID, classSet}
-	case "winlog.channel":
-		return mapping{event.FieldChannel, classSet}
-	case "winlog.provider_name":
-		return mapping{event.FieldProvider, classSet}
-	case "winlog.provider_guid":
-		return mapping{fieldProviderGUID, classSet}
-	case "winlog.computer_name":
-		return mapping{event.FieldComputer, classSet}
-	case "winlog.record_id":
-		return mapping{event.FieldRecordID, classSet}
-	case "winlog.process.pid":
-		return mapping{fieldExecProcessID, classSet}
-	case "winlog.process.thread.id":
-		return mapping{fieldExecThreadID, classSet}
-	case "winlog.user.identifier":
-		return mapping{fieldUserID, classSet}
-	case "winlog.activity_id":
-		return mapping{fieldActivityID, classSet}
-	case "winlog.related_activity_id":
-		return mapping{fieldRelatedActivity, classSet}
-	case "winlog.version":
-		return mapping{"Version", classSet}
-	}
-	if s, ok := strings.CutPrefix(p, "winlog.event_data."); ok {
-		return mapping{s, classWeak}
-	}
-	if s, ok := strings.CutPrefix(p, "winlog.user_data."); ok {
-		return mapping{s, classWeak}
-	}
-	return mapping{p, classSet}
+// beatSystem names the System values of a Winlogbeat generation, below its
+// prefix ("winlog." for Winlogbeat 7+ / ECS, "" for Winlogbeat 6).
+type beatSystem struct {
+	prefix string
+	fields map[string]string // path below prefix → Sigma field name
 }
 
-// mapWLB6 maps Winlogbeat 6 paths.
-func mapWLB6(p string) mapping {
-	switch p {
-	case "event_id":
-		return mapping{event.FieldEventID, classSet}
-	case "log_name":
-		return mapping{event.FieldChannel, classSet}
-	case "source_name":
-		return mapping{event.FieldProvider, classSet}
-	case "provider_guid":
-		return mapping{fieldProviderGUID, classSet}
-	case "computer_name":
-		return mapping{event.FieldComputer, classSet}
-	case "record_number":
-		return mapping{event.FieldRecordID, classSet}
-	case "process_id":
-		return mapping{fieldExecProcessID, classSet}
-	case "thread_id":
-		return mapping{fieldExecThreadID, classSet}
-	case "user.identifier":
-		return mapping{fieldUserID, classSet}
-	case "activity_id":
-		return mapping{fieldActivityID, classSet}
-	case "related_activity_id":
-		return mapping{fieldRelatedActivity, classSet}
-	case "version":
-		return mapping{"Version", classSet}
+var (
+	winlogSystem = beatSystem{"winlog.", map[string]string{
+		"event_id": event.FieldEventID, "channel": event.FieldChannel, "provider_name": event.FieldProvider,
+		"provider_guid": fieldProviderGUID, "computer_name": event.FieldComputer, "record_id": event.FieldRecordID,
+		"process.pid": fieldExecProcessID, "process.thread.id": fieldExecThreadID, "user.identifier": fieldUserID,
+		"activity_id": fieldActivityID, "related_activity_id": fieldRelatedActivity, "version": "Version",
+	}}
+	wlb6System = beatSystem{"", map[string]string{
+		"event_id": event.FieldEventID, "log_name": event.FieldChannel, "source_name": event.FieldProvider,
+		"provider_guid": fieldProviderGUID, "computer_name": event.FieldComputer, "record_number": event.FieldRecordID,
+		"process_id": fieldExecProcessID, "thread_id": fieldExecThreadID, "user.identifier": fieldUserID,
+		"activity_id": fieldActivityID, "related_activity_id": fieldRelatedActivity, "version": "Version",
+	}}
+)
+
+// mapBeat maps a Winlogbeat path: System values to their Sigma names,
+// event_data and user_data leaves to their own names, anything else kept.
+func mapBeat(b beatSystem, p string) mapping {
+	rest, ok := strings.CutPrefix(p, b.prefix)
+	if !ok {
+		return mapping{p, classSet}
 	}
-	if s, ok := strings.CutPrefix(p, "event_data."); ok {
+	if f, ok := b.fields[rest]; ok {
+		return mapping{f, classSet}
+	}
+	if s, ok := strings.CutPrefix(rest, "event_data."); ok {
 		return mapping{s, classWeak}
 	}
-	if s, ok := strings.CutPrefix(p, "user_data."); ok {
+	if s, ok := strings.CutPrefix(rest, "user_data."); ok {
 		return mapping{s, classWeak}
 	}
 	return mapping{p, classSet}
