@@ -123,11 +123,21 @@ func TestPackSize(t *testing.T) {
 	if len(files) < 65 {
 		t.Fatalf("pack has %d rules, want at least 65", len(files))
 	}
+	linux := 0
+	for _, f := range files {
+		if strings.HasPrefix(f.path, "linux/") {
+			linux++
+		}
+	}
+	if linux < 40 {
+		t.Errorf("pack has %d Linux rules, want at least 40", linux)
+	}
 	folders := map[string]int{}
 	for _, f := range files {
 		folders[path.Dir(f.path)]++
 	}
-	for _, want := range []string{"windows/security", "windows/system", "windows/sysmon", "windows/process_creation", "windows/powershell", "windows/defender"} {
+	for _, want := range []string{"windows/security", "windows/system", "windows/sysmon", "windows/process_creation", "windows/powershell", "windows/defender",
+		"linux/process_creation", "linux/file_event", "linux/network_connection", "linux/dns_query", "linux/tracee"} {
 		if folders[want] == 0 {
 			t.Errorf("folder %s has no rules", want)
 		}
@@ -203,8 +213,12 @@ func TestRuleFiles(t *testing.T) {
 				checkCorrelation(t, d, names)
 				return
 			}
-			if d.Logsource["product"] != "windows" {
-				t.Errorf("logsource product %v, want windows", d.Logsource["product"])
+			// The top folder names the product: windows/… or linux/….
+			if want, _, _ := strings.Cut(f.path, "/"); d.Logsource["product"] != want {
+				t.Errorf("logsource product %v, want %s (the rule's folder)", d.Logsource["product"], want)
+			}
+			if d.Logsource["product"] == "linux" {
+				checkLinuxLogsource(t, f.path, d.Logsource)
 			}
 			if d.Logsource["service"] == nil && d.Logsource["category"] == nil {
 				t.Errorf("logsource needs a service or a category")
@@ -213,6 +227,23 @@ func TestRuleFiles(t *testing.T) {
 				t.Errorf("detection has no condition")
 			}
 		})
+	}
+}
+
+// checkLinuxLogsource keeps Linux rules on the logsources source/tracee
+// feeds: the four categories its reader marks, or service tracee for raw
+// system-call events; the folder repeats the category or service.
+func checkLinuxLogsource(t *testing.T, p string, ls map[string]any) {
+	t.Helper()
+	kind, _ := ls["category"].(string)
+	if kind == "" {
+		kind, _ = ls["service"].(string)
+	}
+	if !slices.Contains([]string{"process_creation", "file_event", "network_connection", "dns_query", "tracee"}, kind) {
+		t.Errorf("linux logsource %v: want category process_creation, file_event, network_connection or dns_query, or service tracee", ls)
+	}
+	if path.Base(path.Dir(p)) != kind {
+		t.Errorf("%s: a %s rule belongs in linux/%s/", p, kind, kind)
 	}
 }
 

@@ -53,6 +53,7 @@ type verb struct {
 func verbs() []verb {
 	return []verb{
 		{"scan", "map event logs (EVTX, Event Viewer CSV, JSON) to ATT&CK findings", runScan},
+		{"convert", "turn a CAPEv2/Tracee Linux sandbox run into a behaviour report and ATT&CK matrix", runConvert},
 		{"attack", "look up ATT&CK techniques and tactics (embedded knowledge base)", runAttack},
 		{"rules", "list, lint and regression-test Sigma rules", runRules},
 		{"version", "print the version", runVersion},
@@ -220,8 +221,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return nil, err
+				return nil, err // the flag package has printed fs.Usage
 			}
 			return nil, &usageError{err.Error()}
 		}
