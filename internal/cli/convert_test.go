@@ -217,6 +217,37 @@ func TestConvertCAPERunMitre(t *testing.T) {
 			}
 		}
 	}
+	// What the Mirai-like sample really does, each with its evidence event:
+	// renames itself with prctl(PR_SET_NAME) (twice), setsid under init,
+	// uname, and one connection to 162.247.155.210 on port 111.
+	wantTech := map[string]struct {
+		tactic, event string
+		count         int
+	}{
+		"T1036.005": {"defense-evasion", "prctl", 2},
+		"T1036.009": {"defense-evasion", "setsid", 1},
+		"T1082":     {"discovery", "uname", 1},
+		"T1571":     {"command-and-control", "security_socket_connect", 1}, // one connection: syscall + LSM hook count once
+	}
+	got := map[string]bool{}
+	for _, tac := range rep.MitreAttackMatrix {
+		for _, tech := range tac.Techniques {
+			w, ok := wantTech[tech.ID]
+			if !ok {
+				t.Errorf("unexpected technique %s (%s)", tech.ID, tech.Name)
+				continue
+			}
+			got[tech.ID] = true
+			if tac.ShortName != w.tactic || tech.Count != w.count || tech.Evidence[0].Event != w.event {
+				t.Errorf("%s: tactic %s, count %d, first evidence %q; want %s, %d, %q", tech.ID, tac.ShortName, tech.Count, tech.Evidence[0].Event, w.tactic, w.count, w.event)
+			}
+		}
+	}
+	for id := range wantTech {
+		if !got[id] {
+			t.Errorf("technique %s missing from the matrix", id)
+		}
+	}
 	if !strings.Contains(stdout, "ATT&CK matrix:") || strings.Contains(stdout, "\x1b[") {
 		t.Errorf("matrix on stdout (no colour off a TTY) = %q", stdout)
 	}

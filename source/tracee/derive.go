@@ -3,6 +3,7 @@ package tracee
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ttpmap/ttpmap/event"
 )
@@ -13,7 +14,39 @@ const maxProcs = 65536
 // proc is what the reader knows of one process.
 type proc struct {
 	image, cmdline, name, parent string
+	// conns remembers the latest outgoing connections (threads interleave
+	// them), so the connect syscall, its LSM hook (security_socket_connect)
+	// and net_tcp_connect of one connection count as one network_connection.
+	conns []recentConn
 }
+
+type recentConn struct {
+	dst string
+	at  time.Time
+}
+
+// maxRecentConns bounds conns per process.
+const maxRecentConns = 16
+
+// seenConn reports whether dst was connected to within sameConnWindow of
+// at, and remembers it.
+func (p *proc) seenConn(dst string, at time.Time) bool {
+	for i := range p.conns {
+		if p.conns[i].dst == dst && absDur(at.Sub(p.conns[i].at)) <= sameConnWindow {
+			p.conns[i].at = at
+			return true
+		}
+	}
+	if len(p.conns) == maxRecentConns {
+		copy(p.conns, p.conns[1:])
+		p.conns = p.conns[:maxRecentConns-1]
+	}
+	p.conns = append(p.conns, recentConn{dst, at})
+	return false
+}
+
+// sameConnWindow is how close in time the events of one connection are.
+const sameConnWindow = time.Second
 
 // procState maps pid → proc, evicting the oldest pid beyond max.
 type procState struct {
@@ -163,6 +196,18 @@ func (r *Reader) derive(ev *event.Event, h *header) {
 
 	// Network.
 	r.network(f, name)
+	if p != nil && f["NetworkEvent"] == "true" && f["Initiated"] == "true" {
+		if p.seenConn(f["DestinationIp"]+":"+f["DestinationPort"], ev.Time) {
+			delete(f, "NetworkEvent") // the same connection, already marked
+		}
+	}
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // network sets the connection and DNS fields.

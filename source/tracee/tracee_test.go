@@ -128,6 +128,10 @@ func TestCAPEReport(t *testing.T) {
 		}
 	}
 	var connects, inet, prctl, dns, network int
+	// The connect syscall, its LSM hook and net_tcp_connect of one
+	// connection are one network_connection: each (pid, destination) of
+	// this trace is connected to once, so it is marked exactly once.
+	marked, unmarked := map[string]int{}, map[string]int{}
 	for _, e := range evs {
 		f := e.Fields
 		switch f["EventName"] {
@@ -136,8 +140,13 @@ func TestCAPEReport(t *testing.T) {
 			fam := f["remote_addr.sa_family"] + f["addr.sa_family"]
 			if fam == "AF_INET" || fam == "AF_INET6" {
 				inet++
-				if f["DestinationIp"] == "" || f["DestinationPort"] == "" || f["NetworkEvent"] != "true" || f["Initiated"] != "true" {
+				if f["DestinationIp"] == "" || f["DestinationPort"] == "" || f["Initiated"] != "true" {
 					t.Errorf("connect without destination: %v", f)
+				}
+				if f["NetworkEvent"] == "true" {
+					marked[f["ProcessId"]+" "+f["DestinationIp"]+":"+f["DestinationPort"]]++
+				} else {
+					unmarked[f["ProcessId"]+" "+f["DestinationIp"]+":"+f["DestinationPort"]]++
 				}
 			} else if f["NetworkEvent"] != "" {
 				t.Errorf("%s marked NetworkEvent: %v", fam, f)
@@ -162,6 +171,16 @@ func TestCAPEReport(t *testing.T) {
 		}
 		if f["User"] != "" && e.User != f["User"] {
 			t.Errorf("User %q vs field %q", e.User, f["User"])
+		}
+	}
+	for conn, n := range marked {
+		if n != 1 {
+			t.Errorf("connection %s marked NetworkEvent %d times", conn, n)
+		}
+	}
+	for conn := range unmarked {
+		if marked[conn] == 0 && !strings.HasPrefix(conn, " ") {
+			t.Errorf("connection %s never marked NetworkEvent", conn)
 		}
 	}
 	if connects != 18 || inet == 0 || prctl != 2 || dns != 1 || network < 3 {
