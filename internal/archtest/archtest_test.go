@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"rules":             {},
 	"detect":            {"event", "sigma"},
 	"finding":           {"event", "sigma", "detect", "attack"},
+	"coverage":          {"event", "attack", "sigma", "source", "detect"},
 	"report":            {"finding", "attack"},
 	"report/sandbox":    {"event", "finding", "attack", "detect"},
 	"pipeline":          {"event", "source", "detect", "finding"},

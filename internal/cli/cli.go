@@ -54,6 +54,7 @@ func verbs() []verb {
 	return []verb{
 		{"scan", "map event logs (EVTX, Event Viewer CSV, JSON) to ATT&CK findings", runScan},
 		{"convert", "turn a CAPEv2/Tracee Linux sandbox run into a behaviour report and ATT&CK matrix", runConvert},
+		{"coverage", "what logs and rules can see of ATT&CK: events per technique, gaps, fixes, Navigator", runCoverage},
 		{"attack", "look up ATT&CK techniques and tactics (embedded knowledge base)", runAttack},
 		{"rules", "list, lint and regression-test Sigma rules", runRules},
 		{"version", "print the version", runVersion},
