@@ -37,6 +37,20 @@
 // (critical first), by tactic (ATT&CK matrix order), by technique, and the
 // top 10 hosts, users and rules. It keeps counters, not findings.
 // Options.Color colours severity words with ANSI escapes.
+//
+// # html
+//
+// One self-contained page (package report/html): summary, the ATT&CK
+// matrix as a heat map of findings, a timeline, sortable tables and
+// per-technique evidence. Written on Close from counters and a bounded
+// number of evidence rows per technique.
+//
+// # navigator
+//
+// An ATT&CK Navigator layer (format 4.5, ATT&CK 18, enterprise-attack):
+// one entry per technique × tactic, score = findings naming the technique,
+// comment and metadata with the top rules and severities. Written on Close
+// from counters. See navigatorWriter.
 package report
 
 import (
@@ -46,6 +60,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ttpmap/ttpmap/attack"
 	"github.com/ttpmap/ttpmap/finding"
 )
 
@@ -88,6 +103,9 @@ type Options struct {
 	// Techniques names techniques that a finding lists without details.
 	// Nil leaves such names empty.
 	Techniques TechniqueNamer
+	// KB is the ATT&CK knowledge base of the html and navigator formats
+	// (matrix, names, groups, tactics). Nil uses attack.Embedded().
+	KB *attack.KB
 }
 
 // ErrUnknownFormat is wrapped by New's error for a format name it does not
@@ -96,10 +114,12 @@ var ErrUnknownFormat = errors.New("unknown report format")
 
 // formats is the one list of report formats: name → constructor.
 var formats = map[string]func(io.Writer, Options) (Writer, error){
-	"csv":     newCSV,
-	"json":    newJSON,
-	"ndjson":  newNDJSON,
-	"summary": newSummary,
+	"csv":       newCSV,
+	"html":      newHTML,
+	"json":      newJSON,
+	"navigator": newNavigator,
+	"ndjson":    newNDJSON,
+	"summary":   newSummary,
 }
 
 // Formats returns the names of the known formats, sorted.
