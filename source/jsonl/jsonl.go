@@ -46,6 +46,7 @@
 package jsonl
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,8 +117,9 @@ type Reader struct {
 
 // element is one value of an array held in memory, with its input offset.
 type element struct {
-	raw []byte
-	off int64
+	raw  []byte
+	off  int64
+	line int64 // counted when the array was split: the feed has moved on since
 }
 
 // NewReader returns a Reader over r, UTF-8 text whose display name is
@@ -147,7 +149,7 @@ func (r *Reader) Read() (ev *event.Event, err error) {
 		if len(r.queue) > 0 {
 			el := r.queue[0]
 			r.queue = r.queue[1:]
-			return r.value(el.raw, el.off, false)
+			return r.value(el.raw, el.off, el.line, false)
 		}
 		switch r.state {
 		case stateStart:
@@ -172,12 +174,13 @@ func (r *Reader) Read() (ev *event.Event, err error) {
 				return nil, r.fail(err, true)
 			}
 			off := r.f.valueStart()
+			line := r.f.lineAt(off) // before the mark moves past the value
 			// Hand the bytes the decoder read past the value back to the
 			// feed and go on with the scanner.
 			r.f.setMark(r.base + r.dec.InputOffset())
 			r.f.rewind()
 			r.dec = nil
-			return r.value(r.raw, off, true)
+			return r.value(r.raw, off, line, true)
 		case stateArray:
 			r.f.setMark(r.base + r.dec.InputOffset())
 			if !r.dec.More() {
@@ -197,7 +200,7 @@ func (r *Reader) Read() (ev *event.Event, err error) {
 			if err := r.dec.Decode(&r.raw); err != nil {
 				return nil, r.fail(err, false)
 			}
-			return r.value(r.raw, r.f.valueStart(), false)
+			return r.value(r.raw, r.f.valueStart(), 0, false)
 		default:
 			return nil, io.EOF
 		}
@@ -283,25 +286,29 @@ func (r *Reader) fail(err error, resync bool) error {
 
 // value turns one top-level value (or array element) into an event. In a
 // stream, an array's elements are queued and read one by one.
-func (r *Reader) value(raw []byte, off int64, arrays bool) (*event.Event, error) {
+// line is the record's line, or 0 to look it up in the feed.
+func (r *Reader) value(raw []byte, off, line int64, arrays bool) (*event.Event, error) {
+	if line == 0 {
+		line = r.f.lineAt(off)
+	}
 	if len(raw) == 0 {
-		return nil, r.recordError(off, errors.New("empty record"))
+		return nil, r.recordError(off, line, errors.New("empty record"))
 	}
 	switch raw[0] {
 	case '{':
 	case '[':
 		if !arrays {
-			return nil, r.recordError(off, errors.New("record is an array inside an array, not an object"))
+			return nil, r.recordError(off, line, errors.New("record is an array inside an array, not an object"))
 		}
-		r.queue = splitArray(raw, off, r.queue[:0])
+		r.queue = splitArray(raw, off, line, r.queue[:0])
 		return r.Read()
 	default:
-		return nil, r.recordError(off, fmt.Errorf("record is a JSON %s, not an object", kindOf(raw[0])))
+		return nil, r.recordError(off, line, fmt.Errorf("record is a JSON %s, not an object", kindOf(raw[0])))
 	}
 	r.n++
 	e, err := r.norm.event(raw)
 	if err != nil {
-		return nil, r.recordError(off, err)
+		return nil, r.recordError(off, line, err)
 	}
 	e.File = r.name
 	e.Offset = off
@@ -312,8 +319,8 @@ func (r *Reader) value(raw []byte, off int64, arrays bool) (*event.Event, error)
 	return e, nil
 }
 
-func (r *Reader) recordError(off int64, err error) *source.RecordError {
-	return &source.RecordError{File: r.name, Offset: off, Line: r.f.lineAt(off), Chunk: -1, Err: err}
+func (r *Reader) recordError(off, line int64, err error) *source.RecordError {
+	return &source.RecordError{File: r.name, Offset: off, Line: line, Chunk: -1, Err: err}
 }
 
 func kindOf(c byte) string {
@@ -329,8 +336,8 @@ func kindOf(c byte) string {
 }
 
 // splitArray appends the elements of the valid JSON array raw, which
-// starts at input offset off, to q.
-func splitArray(raw []byte, off int64, q []element) []element {
+// starts at input offset off on line line, to q.
+func splitArray(raw []byte, off, line int64, q []element) []element {
 	w := walker{data: raw, i: 1}
 	for {
 		w.skipWS()
@@ -345,7 +352,7 @@ func splitArray(raw []byte, off int64, q []element) []element {
 		if w.skipValue(1) != nil || w.i == start {
 			return q
 		}
-		q = append(q, element{raw: raw[start:w.i], off: off + int64(start)})
+		q = append(q, element{raw: raw[start:w.i], off: off + int64(start), line: line + int64(bytes.Count(raw[:start], []byte{'\n'}))})
 	}
 }
 
