@@ -143,22 +143,27 @@ func WriteGapsTable(w io.Writer, gaps []*Technique) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TECHNIQUE\tNAME\tLEVEL\tGROUPS\tWHY")
 	for _, c := range gaps {
-		why := "no loaded rule"
-		if c.Level == Blind {
-			why = "no telemetry"
-			if len(c.Events) == 0 {
-				why = "no known event"
-			}
-			if len(c.Rules) == 0 {
-				why += ", no rule"
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", c.ID, clip(c.Name, 50), c.Level, c.Groups, why)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", c.ID, clip(c.Name, 50), c.Level, c.Groups, gapReason(c))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
 	}
 	return nil
+}
+
+// gapReason says why a technique is a gap.
+func gapReason(c *Technique) string {
+	if c.Level != Blind {
+		return "no loaded rule"
+	}
+	why := "no telemetry"
+	if len(c.Events) == 0 {
+		why = "no known event"
+	}
+	if len(c.Rules) == 0 {
+		why += ", no rule"
+	}
+	return why
 }
 
 // WriteFixesTable writes the fixes as an aligned table.

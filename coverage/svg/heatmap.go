@@ -100,7 +100,12 @@ func MatrixHeatmap(w io.Writer, title string, cols []Column, legend []string) er
 
 	// legend layout: swatch + name, left to right
 	legendY := outerPad + titleSize + 14
+	// One legend entry per level the caller names (all levels when it
+	// names none), so a three-level coverage map shows no "level 3".
 	nLevels := len(levelFill)
+	if n := len(legend); n > 0 && n < nLevels {
+		nLevels = n
+	}
 	legendW := 0.0
 	for l := range nLevels {
 		legendW += 14 + 5 + textWidth(levelName(l), smallSize+1) + 16

@@ -2,13 +2,11 @@ package cli
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/ttpmap/ttpmap/attack"
@@ -24,7 +22,8 @@ const coverageExamples = `  ttpmap coverage --technique T1003.001
   ttpmap coverage --logs C:\Logs --gaps
   ttpmap coverage --logs ./evtx --gaps --fix
   ttpmap coverage --logs ./evtx --format navigator -o layer.json
-  ttpmap coverage --format svg --chart components -o components.svg`
+  ttpmap coverage --format svg --chart components -o components.svg
+  ttpmap coverage --logs ./evtx --format html -o coverage.html`
 
 func runCoverage(ctx context.Context, e *env, args []string) error {
 	var (
@@ -49,7 +48,7 @@ func runCoverage(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&noBuiltin, "no-builtin", false, "do not count ttpmap's embedded rule pack")
 	fs.BoolVar(&gaps, "gaps", false, "list blind and undetected techniques, ranked by groups using them")
 	fs.BoolVar(&fix, "fix", false, "with --gaps: the audit policy / Sysmon settings to turn on, ranked by techniques gained")
-	fs.StringVar(&format, "format", "table", "`FORMAT`: table, json, csv, navigator, svg, dot, graphml")
+	fs.StringVar(&format, "format", "table", "`FORMAT`: table, json, csv, navigator, svg, dot, graphml, html")
 	fs.StringVar(&chart, "chart", "matrix", "with --format svg: `CHART` matrix, sources, components or graph")
 	fs.StringVar(&output, "o", "", "write to `FILE` instead of stdout")
 	pos, err := parseArgs(fs, args)
@@ -67,9 +66,9 @@ func runCoverage(ctx context.Context, e *env, args []string) error {
 		return &usageError{"--channel needs --event"}
 	}
 	switch format {
-	case "table", "json", "csv", "navigator", "svg", "dot", "graphml":
+	case "table", "json", "csv", "navigator", "svg", "dot", "graphml", "html":
 	default:
-		return &usageError{fmt.Sprintf("unknown --format %q (want table, json, csv, navigator, svg, dot or graphml)", format)}
+		return &usageError{fmt.Sprintf("unknown --format %q (want table, json, csv, navigator, svg, dot, graphml or html)", format)}
 	}
 
 	kb, err := attack.Embedded()
@@ -106,7 +105,7 @@ func runCoverage(ctx context.Context, e *env, args []string) error {
 		out = file
 	}
 	bw := bufio.NewWriter(out)
-	if err := writeCoverage(bw, k, cs, format, chart, gaps, fix); err != nil {
+	if err := writeCoverage(bw, k, cs, presence, format, chart, gaps, fix); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
@@ -200,7 +199,11 @@ func readPresence(ctx context.Context, e *env, paths []string) (*coverage.Presen
 	return p, nil
 }
 
-func writeCoverage(w io.Writer, k *coverage.Knowledge, cs []*coverage.Technique, format, chart string, gaps, fix bool) error {
+func writeCoverage(w io.Writer, k *coverage.Knowledge, cs []*coverage.Technique, p *coverage.Presence, format, chart string, gaps, fix bool) error {
+	if format == "html" {
+		// The page has everything: summary, matrix, charts, gaps, fixes, techniques.
+		return coverage.WriteHTML(w, k, cs, coverage.HTMLOptions{Presence: p})
+	}
 	if gaps {
 		g := coverage.Gaps(cs)
 		if fix {
@@ -226,117 +229,19 @@ func writeCoverage(w io.Writer, k *coverage.Knowledge, cs []*coverage.Technique,
 	case "navigator":
 		return coverage.WriteJSON(w, coverage.NewLayer(k.KB(), "ttpmap coverage", cs))
 	case "dot":
-		return svg.GraphDOT(w, "ossem", edges(cs))
+		return svg.GraphDOT(w, "ossem", coverage.Edges(cs))
 	case "graphml":
-		return svg.GraphML(w, edges(cs))
+		return svg.GraphML(w, coverage.Edges(cs))
 	case "svg":
 		switch chart {
 		case "matrix":
-			return svg.MatrixHeatmap(w, "ATT&CK coverage", columns(k.KB(), cs), []string{"blind", "visible", "detected"})
+			return svg.MatrixHeatmap(w, "ATT&CK coverage", coverage.MatrixColumns(k.KB(), cs), coverage.LevelNames)
 		case "sources", "components":
-			return svg.BarChart(w, "Top 15 data "+strings.TrimSuffix(chart, "s")+"s by techniques", "techniques", topBars(cs, chart == "sources", 15))
+			return svg.BarChart(w, "Top 15 data "+strings.TrimSuffix(chart, "s")+"s by techniques", "techniques", coverage.TopBars(cs, chart == "sources", 15))
 		case "graph":
-			return svg.GraphSVG(w, "OSSEM source · relationship · target", edges(cs))
+			return svg.GraphSVG(w, "OSSEM source · relationship · target", coverage.Edges(cs))
 		}
 		return &usageError{fmt.Sprintf("unknown --chart %q (want matrix, sources, components or graph)", chart)}
 	}
 	return coverage.WriteTable(w, cs)
-}
-
-// edges are the OSSEM relationships of cs, weighted by distinct events.
-func edges(cs []*coverage.Technique) []svg.Edge {
-	type key struct{ s, r, t string }
-	events := map[key]map[string]bool{}
-	var order []key
-	for _, c := range cs {
-		for _, r := range c.Rows {
-			if r.Relationship == "" {
-				continue
-			}
-			k := key{r.Source, r.Relationship, r.Target}
-			if events[k] == nil {
-				events[k] = map[string]bool{}
-				order = append(order, k)
-			}
-			events[k][r.Channel+"|"+r.EventID] = true
-		}
-	}
-	out := make([]svg.Edge, 0, len(order))
-	for _, k := range order {
-		out = append(out, svg.Edge{Source: k.s, Relationship: k.r, Target: k.t, Weight: len(events[k])})
-	}
-	return out
-}
-
-// topBars counts techniques per data source (or component), top n.
-func topBars(cs []*coverage.Technique, sources bool, n int) []svg.Bar {
-	count := map[string]int{}
-	for _, c := range cs {
-		seen := map[string]bool{}
-		for _, cc := range c.Components {
-			name := cc.Name
-			if sources {
-				name = cc.DataSource
-			}
-			if name == "" || seen[strings.ToLower(name)] {
-				continue
-			}
-			seen[strings.ToLower(name)] = true
-			count[name]++
-		}
-	}
-	bars := make([]svg.Bar, 0, len(count))
-	for name, v := range count {
-		bars = append(bars, svg.Bar{Label: name, Value: v})
-	}
-	slices.SortFunc(bars, func(a, b svg.Bar) int { return cmp.Or(cmp.Compare(b.Value, a.Value), cmp.Compare(a.Label, b.Label)) })
-	return bars[:min(n, len(bars))]
-}
-
-// columns lays cs out as the ATT&CK matrix, sub-techniques under parents.
-func columns(kb *attack.KB, cs []*coverage.Technique) []svg.Column {
-	byID := map[string]*coverage.Technique{}
-	for _, c := range cs {
-		byID[c.ID] = c
-	}
-	cell := func(c *coverage.Technique, name string) svg.Cell {
-		note := strings.Join(c.EventIDs, ", ")
-		if len(c.Rules) > 0 {
-			note = fmt.Sprintf("%d rule(s); events %s", len(c.Rules), note)
-		}
-		return svg.Cell{TechniqueID: c.ID, Name: name, Level: int(c.Level), Note: note}
-	}
-	var cols []svg.Column
-	for _, tac := range kb.Tactics() {
-		col := svg.Column{Tactic: tac.Name}
-		for _, t := range kb.ByTactic(tac.ShortName) {
-			if t.IsSub {
-				continue
-			}
-			var subs []svg.Cell
-			for _, s := range kb.ByTactic(tac.ShortName) {
-				if s.Parent == t.ID {
-					if c, ok := byID[s.ID]; ok {
-						subs = append(subs, cell(c, s.Name))
-					}
-				}
-			}
-			c, ok := byID[t.ID]
-			if !ok && len(subs) == 0 {
-				continue
-			}
-			var pc svg.Cell
-			if ok {
-				pc = cell(c, t.Name)
-			} else {
-				pc = svg.Cell{TechniqueID: t.ID, Name: t.Name}
-			}
-			pc.Sub = subs
-			col.Cells = append(col.Cells, pc)
-		}
-		if len(col.Cells) > 0 {
-			cols = append(cols, col)
-		}
-	}
-	return cols
 }

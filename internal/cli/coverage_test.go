@@ -63,6 +63,8 @@ func TestCoverageFormats(t *testing.T) {
 		{[]string{"--tactic", "TA0006", "--format", "navigator"}, 0, `"layer": "4.5"`},
 		{[]string{"--tactic", "TA0006", "--format", "svg"}, 0, "<svg"},
 		{[]string{"--tactic", "TA0006", "--format", "dot"}, 0, "digraph"},
+		{[]string{"--tactic", "TA0006", "--format", "html"}, 0, `<div class="chart" id="matrix"><svg`},
+		{[]string{"--logs", "../../testdata/attack-story.csv", "--format", "html"}, 0, `<section id="fixes">`},
 		{[]string{"--logs", "../../testdata/attack-story.csv", "--gaps", "--fix"}, 0, "Sysmon event 1 (ProcessCreate)"},
 		{[]string{"--logs", "../../testdata/attack-story.csv", "--gaps"}, 0, "blind"},
 		{[]string{"--technique", "T9999"}, 1, "unknown technique"},
