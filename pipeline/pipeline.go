@@ -32,12 +32,15 @@ type Config struct {
 	Walker  *source.Walker
 	Paths   []string
 	Extra   []source.Input // already-open inputs (live event log), read after Paths
-	Engine  *detect.Engine
+	Engine  *detect.Engine // nil: read only (OnEvent sees the events)
 	Builder *finding.Builder
 	// Out receives each finding in input order. An error stops the scan.
 	Out func(*finding.Finding) error
 	// OnError receives every input and record error; the scan goes on.
 	OnError func(error)
+	// OnEvent, when set, sees every event read, in input order, in the
+	// reading goroutine, before detection; it must not modify the event.
+	OnEvent func(*event.Event)
 	// BatchSize is the number of events handed to a detection worker at
 	// once; 0 means 256.
 	BatchSize int
@@ -129,6 +132,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 					return nil
 				}
 				c.Records.Add(1)
+				if cfg.OnEvent != nil {
+					cfg.OnEvent(ev)
+				}
 				batch = append(batch, ev)
 				if len(batch) == size && !send() {
 					return ctx.Err()
@@ -157,7 +163,13 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		return cfg.Out(f)
 	}
-	runErr := cfg.Engine.Run(ctx, batches, emit)
+	var runErr error
+	if cfg.Engine != nil {
+		runErr = cfg.Engine.Run(ctx, batches, emit)
+	} else {
+		for range batches {
+		}
+	}
 	if runErr != nil {
 		cancel()
 	}

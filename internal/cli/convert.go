@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/ttpmap/ttpmap/attack"
 	"github.com/ttpmap/ttpmap/detect"
-	"github.com/ttpmap/ttpmap/event"
 	"github.com/ttpmap/ttpmap/finding"
 	"github.com/ttpmap/ttpmap/pipeline"
 	"github.com/ttpmap/ttpmap/report/sandbox"
@@ -80,49 +78,37 @@ func runConvert(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "error: %v\n", err)
 		}
 	}
-	walker := &source.Walker{Formats: tapFormats(all.Formats(), b.Add), Stdin: e.stdin}
+	walker := &source.Walker{Formats: all.Formats(), Stdin: e.stdin}
 	if verbose {
 		walker.OnSkip = func(name string, reason error) {
 			fmt.Fprintf(e.stderr, "skipped %s: %v\n", name, reason)
 		}
 	}
-
-	var runErr error
+	cfg := pipeline.Config{Walker: walker, Paths: paths, OnEvent: b.Add, OnError: onErr}
+	var rs *ruleSet
+	var skipped []detect.SkippedRule
 	if runMitre {
 		b.EnableMatrix()
-		rs, err := loadRuleSet(!noBuiltin, ruleFlag, "", "")
+		var err error
+		rs, err = loadRuleSet(!noBuiltin, ruleFlag, "", "")
 		if err != nil {
 			return err
 		}
-		engine, skipped, err := detect.New(rs.rules, detect.Options{Mapping: rs.mapping, Placeholders: rs.placeholders, Logger: e.log})
+		cfg.Engine, skipped, err = detect.New(rs.rules, detect.Options{Mapping: rs.mapping, Placeholders: rs.placeholders, Logger: e.log})
 		if err != nil {
 			return &usageError{err.Error()}
 		}
-		stats, err := pipeline.Run(ctx, pipeline.Config{
-			Walker:  walker,
-			Paths:   paths,
-			Engine:  engine,
-			Builder: &finding.Builder{KB: kb, SourceService: "ttpmap"},
-			Out: func(f *finding.Finding) error {
-				b.AddFinding(f)
-				return nil
-			},
-			OnError: onErr,
-		})
-		runErr = err
-		if verbose {
-			printRuleTally(e.stderr, rs, skipped, true)
-			printTally(e.stderr, stats, engine.Stats())
+		cfg.Builder = &finding.Builder{KB: kb, SourceService: "ttpmap"}
+		cfg.Out = func(f *finding.Finding) error {
+			b.AddFinding(f)
+			return nil
 		}
 		errCount += len(rs.loadErrors)
-	} else {
-		walker.OnError = onErr
-		runErr = walker.Walk(ctx, paths, func(in source.Input) error {
-			if verbose {
-				fmt.Fprintf(e.stderr, "reading %s (%s)\n", in.Name, in.Format)
-			}
-			return drain(ctx, in, onErr)
-		})
+	}
+	stats, runErr := pipeline.Run(ctx, cfg)
+	if verbose && cfg.Engine != nil {
+		printRuleTally(e.stderr, rs, skipped, true)
+		printTally(e.stderr, stats, cfg.Engine.Stats())
 	}
 	if runErr != nil {
 		if errors.Is(runErr, context.Canceled) {
@@ -184,63 +170,4 @@ func writeReportFile(path string, rep *sandbox.Report) error {
 		return fmt.Errorf("write report %s: %w", path, werr)
 	}
 	return nil
-}
-
-// drain reads an input to its end; record errors are reported and skipped.
-func drain(ctx context.Context, in source.Input, onErr func(error)) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		_, err := in.Reader.Read()
-		if err == io.EOF {
-			return nil
-		}
-		var rerr *source.RecordError
-		if errors.As(err, &rerr) {
-			onErr(err)
-			continue
-		}
-		if err != nil {
-			onErr(err)
-			return nil
-		}
-	}
-}
-
-// tapFormats wraps formats so every event read is also handed to fn, in the
-// reading goroutine, before it goes on to detection. fn must not modify the
-// event.
-func tapFormats(formats []source.Format, fn func(*event.Event)) []source.Format {
-	out := make([]source.Format, len(formats))
-	for i, f := range formats {
-		out[i] = tapFormat{Format: f, fn: fn}
-	}
-	return out
-}
-
-type tapFormat struct {
-	source.Format
-	fn func(*event.Event)
-}
-
-func (t tapFormat) Open(r io.Reader, name string) (source.Reader, error) {
-	rd, err := t.Format.Open(r, name)
-	if err != nil {
-		return nil, err
-	}
-	return tapReader{Reader: rd, fn: t.fn}, nil
-}
-
-type tapReader struct {
-	source.Reader
-	fn func(*event.Event)
-}
-
-func (t tapReader) Read() (*event.Event, error) {
-	ev, err := t.Reader.Read()
-	if err == nil && ev != nil {
-		t.fn(ev)
-	}
-	return ev, err
 }
