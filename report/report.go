@@ -51,6 +51,13 @@
 // one entry per technique × tactic, score = findings naming the technique,
 // comment and metadata with the top rules and severities. Written on Close
 // from counters. See navigatorWriter.
+//
+// # stix
+//
+// A STIX 2.1 bundle (package export/stix): an identity, attack-patterns,
+// and per finding an indicator, "indicates" relationships and a sighting,
+// with deterministic ids. Objects are stamped with the latest finding
+// time, so the same input gives the same bytes. Written on Close.
 package report
 
 import (
@@ -119,6 +126,7 @@ var formats = map[string]func(io.Writer, Options) (Writer, error){
 	"json":      newJSON,
 	"navigator": newNavigator,
 	"ndjson":    newNDJSON,
+	"stix":      newSTIX,
 	"summary":   newSummary,
 }
 

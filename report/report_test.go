@@ -367,7 +367,7 @@ func TestSummaryTopAndUnknown(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	t.Parallel()
-	if got, want := Formats(), []string{"csv", "html", "json", "navigator", "ndjson", "summary"}; !reflect.DeepEqual(got, want) {
+	if got, want := Formats(), []string{"csv", "html", "json", "navigator", "ndjson", "stix", "summary"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Formats() = %q, want %q", got, want)
 	}
 	tests := []struct {
@@ -378,7 +378,7 @@ func TestNew(t *testing.T) {
 		{"csv", &bytes.Buffer{}, ""},
 		{" NDJSON ", &bytes.Buffer{}, ""},
 		{"Summary", &bytes.Buffer{}, ""},
-		{"xml", &bytes.Buffer{}, `unknown report format "xml" (known: csv, html, json, navigator, ndjson, summary)`},
+		{"xml", &bytes.Buffer{}, `unknown report format "xml" (known: csv, html, json, navigator, ndjson, stix, summary)`},
 		{"", &bytes.Buffer{}, "unknown report format"},
 		{"json", nil, "nil io.Writer"},
 	}

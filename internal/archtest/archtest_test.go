@@ -24,10 +24,12 @@ var allowed = map[string][]string{
 	"detect":            {"event", "sigma"},
 	"finding":           {"event", "sigma", "detect", "attack"},
 	"coverage":          {"event", "attack", "sigma", "source", "detect"},
-	"report":            {"finding", "attack"},
+	"report":            {"finding", "attack", "export/stix"},
+	"export/stix":       {"finding", "attack"},
 	"report/sandbox":    {"event", "finding", "attack", "detect"},
 	"pipeline":          {"event", "source", "detect", "finding"},
 	"internal/ruletest": {"event", "sigma", "detect", "source"},
+	"export":            {"finding", "attack", "event"},
 	"internal/cli":      {"*"},
 	"cmd/ttpmap":        {"internal/cli"},
 }
