@@ -26,6 +26,7 @@ const scanExamples = `  ttpmap scan testdata/attack-story.csv
   ttpmap scan --format summary exported-from-event-viewer.csv
   ttpmap scan --format ndjson winlogbeat-export.json | jq .technique_ids
   ttpmap scan --rules ./sigma/rules/windows --min-level medium logs/
+  ELASTIC_URL=https://es:9200 ELASTIC_API_KEY=… ttpmap scan --export elastic logs/
   ttpmap scan --live Security,System --follow        (Windows builds)
   gzip -dc archive.json.gz | ttpmap scan -`
 
@@ -47,11 +48,12 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		mapping   string
 		holders   string
 		reloadInt time.Duration
+		exports   listFlag
 	)
 	fs := newFlags(e, "scan", "ttpmap scan [flags] PATH...   (files, folders, .gz/.zip/.tar.gz, - for stdin)", scanExamples,
 		flagGroup{"Input", []string{"live", "follow"}},
 		flagGroup{"Rules", []string{"rules", "no-builtin", "min-level", "mapping", "placeholders", "reload-interval"}},
-		flagGroup{"Output", []string{"format", "o", "quiet", "verbose"}},
+		flagGroup{"Output", []string{"format", "o", "export", "quiet", "verbose"}},
 	)
 	fs.Var(&ruleFlag, "rules", "add Sigma rules from a `PATH` (file or folder; repeatable)")
 	fs.Var(&liveFlag, "live", "read the live Windows Event Log `CHANNELS` (comma-separated; Windows builds)")
@@ -63,6 +65,7 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&mapping, "mapping", "", "override the log source mapping with a YAML `FILE`")
 	fs.StringVar(&holders, "placeholders", "", "YAML `FILE` of %placeholder% values for rules using |expand")
 	fs.DurationVar(&reloadInt, "reload-interval", 0, "re-read --rules when their files change, checked every `DURATION` (also on SIGHUP); for --follow")
+	fs.Var(&exports, "export", "also push the findings to `SINKS` (elastic, splunk; comma-separated), configured by ELASTIC_* / SPLUNK_* env vars")
 	fs.BoolVar(&quiet, "quiet", false, "no progress bar and no closing tally")
 	fs.BoolVar(&verbose, "verbose", false, "list every skipped rule and every bad record")
 	paths, err := parseArgs(fs, args)
@@ -108,6 +111,20 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		return &usageError{err.Error()}
 	}
 
+	deliver := writer.Write
+	var push *pusher
+	if len(exports) > 0 {
+		if push, err = newPusher(exports, e.log); err != nil {
+			return err
+		}
+		deliver = func(f *finding.Finding) error {
+			if err := writer.Write(f); err != nil {
+				return err
+			}
+			return push.add(ctx, f)
+		}
+	}
+
 	var extra []source.Input
 	for _, ch := range liveFlag {
 		rd, err := winlog.Open(ctx, []string{ch}, winlog.Options{Follow: follow})
@@ -134,7 +151,7 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		Extra:    extra,
 		Engine:   engine,
 		Builder:  &finding.Builder{KB: kb, SourceService: "ttpmap"},
-		Out:      writer.Write,
+		Out:      deliver,
 		Counters: counters,
 		OnError: func(err error) {
 			errLines++
@@ -154,6 +171,11 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	if file != nil {
 		if cerr := file.Close(); cerr != nil && runErr == nil {
 			runErr = fmt.Errorf("write report: %w", cerr)
+		}
+	}
+	if push != nil {
+		if perr := push.close(ctx, e.stderr); perr != nil && runErr == nil {
+			runErr = perr
 		}
 	}
 	if errLines > maxErrorLines && !verbose {
