@@ -30,6 +30,8 @@ var allowed = map[string][]string{
 	"pipeline":          {"event", "source", "detect", "finding"},
 	"internal/ruletest": {"event", "sigma", "detect", "source"},
 	"export":            {"finding", "attack", "event"},
+	"store":             {"finding", "export"},
+	"server/auth":       {},
 	"internal/cli":      {"*"},
 	"cmd/ttpmap":        {"internal/cli"},
 }
