@@ -3,40 +3,19 @@ package cape
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"testing"
 
 	"github.com/ttpmap/ttpmap/event"
 	"github.com/ttpmap/ttpmap/source"
+	"github.com/ttpmap/ttpmap/source/sourcetest"
 )
 
 const trafficFile = "../../../shared/datasets/cape/traffic.json"
 
 func readAll(t testing.TB, data []byte) ([]*event.Event, []*source.RecordError) {
 	t.Helper()
-	rd := NewReader(bytes.NewReader(data), "traffic")
-	var evs []*event.Event
-	var errs []*source.RecordError
-	for i := 0; ; i++ {
-		if i > len(data)+2 {
-			t.Fatal("more results than input bytes")
-		}
-		e, err := rd.Read()
-		if err == io.EOF {
-			return evs, errs
-		}
-		var re *source.RecordError
-		if errors.As(err, &re) {
-			errs = append(errs, re)
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, e)
-	}
+	return sourcetest.ReadAll(t, Format{}, bytes.NewReader(data), "traffic")
 }
 
 func TestTraffic(t *testing.T) {

@@ -22,31 +22,7 @@ import (
 // readAll reads every event and record error of input.
 func readAll(t testing.TB, r io.Reader, name string) ([]*event.Event, []*source.RecordError) {
 	t.Helper()
-	rd, err := Format{}.Open(r, name)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer rd.Close()
-	var evs []*event.Event
-	var rerrs []*source.RecordError
-	for i := 0; ; i++ {
-		if i > 1_000_000 {
-			t.Fatal("reader does not end")
-		}
-		e, err := rd.Read()
-		if err == io.EOF {
-			return evs, rerrs
-		}
-		var re *source.RecordError
-		if errors.As(err, &re) {
-			rerrs = append(rerrs, re)
-			continue
-		}
-		if err != nil {
-			t.Fatalf("Read: %v", err)
-		}
-		evs = append(evs, e)
-	}
+	return sourcetest.ReadAll(t, Format{}, r, name)
 }
 
 func readString(t testing.TB, s string) ([]*event.Event, []*source.RecordError) {

@@ -127,3 +127,35 @@ func compare(t testing.TB, name string, evs []*event.Event, errs []string, ref [
 		}
 	}
 }
+
+// maxReads bounds ReadAll, so a reader that never ends fails the test
+// instead of hanging it.
+const maxReads = 2_000_000
+
+// ReadAll opens r with f and reads it to the end, returning the events and
+// the record errors; any other error fails the test.
+func ReadAll(t testing.TB, f source.Format, r io.Reader, name string) (evs []*event.Event, errs []*source.RecordError) {
+	t.Helper()
+	rd, err := f.Open(r, name)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer rd.Close()
+	for range maxReads {
+		e, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return evs, errs
+		}
+		var re *source.RecordError
+		if errors.As(err, &re) {
+			errs = append(errs, re)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		evs = append(evs, e)
+	}
+	t.Fatalf("%s: reader does not end", name)
+	return nil, nil
+}

@@ -3,7 +3,6 @@ package tracee
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ttpmap/ttpmap/event"
 	"github.com/ttpmap/ttpmap/source"
+	"github.com/ttpmap/ttpmap/source/sourcetest"
 )
 
 const (
@@ -26,31 +26,7 @@ const (
 // readAll reads data to the end and returns the events and record errors.
 func readAll(t testing.TB, data []byte, name string) ([]*event.Event, []*source.RecordError) {
 	t.Helper()
-	rd, err := Format{}.Open(bytes.NewReader(data), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	var evs []*event.Event
-	var errs []*source.RecordError
-	for i := 0; ; i++ {
-		if i > len(data)+2 {
-			t.Fatal("more results than input bytes")
-		}
-		e, err := rd.Read()
-		if err == io.EOF {
-			return evs, errs
-		}
-		var re *source.RecordError
-		if errors.As(err, &re) {
-			errs = append(errs, re)
-			continue
-		}
-		if err != nil {
-			t.Fatalf("Read: %v", err)
-		}
-		evs = append(evs, e)
-	}
+	return sourcetest.ReadAll(t, Format{}, bytes.NewReader(data), name)
 }
 
 func readDataset(t *testing.T, path string) []byte {

@@ -18,31 +18,7 @@ import (
 // readAll reads every event and record error of data.
 func readAll(t testing.TB, data []byte, name string) ([]*event.Event, []*source.RecordError) {
 	t.Helper()
-	rd, err := Format{}.Open(bytes.NewReader(data), name)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer rd.Close()
-	var evs []*event.Event
-	var errs []*source.RecordError
-	for i := 0; ; i++ {
-		if i > 100000 {
-			t.Fatal("reader does not end")
-		}
-		e, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			return evs, errs
-		}
-		var re *source.RecordError
-		if errors.As(err, &re) {
-			errs = append(errs, re)
-			continue
-		}
-		if err != nil {
-			t.Fatalf("Read: fatal error after %d events: %v", len(evs), err)
-		}
-		evs = append(evs, e)
-	}
+	return sourcetest.ReadAll(t, Format{}, bytes.NewReader(data), name)
 }
 
 func readFixture(t testing.TB, name string) []byte {
