@@ -9,9 +9,11 @@
 package sandbox
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -641,63 +643,44 @@ func (b *Builder) processes() []Process {
 }
 
 func sortedFileOps(in []FileOp) []FileOp {
-	out := append([]FileOp{}, in...)
-	sort.SliceStable(out, func(i, j int) bool {
-		a, c := out[i], out[j]
-		if a.Timestamp != c.Timestamp {
-			return a.Timestamp < c.Timestamp
-		}
-		if a.record != c.record {
-			return a.record < c.record
-		}
-		return a.Filename < c.Filename
-	})
+	out := cloneList(in)
+	byTime(out, func(o *FileOp) (int64, uint64, string) { return o.Timestamp, o.record, o.Filename })
 	return out
 }
 
 func sortedRegOps(in []RegistryOp) []RegistryOp {
-	out := append([]RegistryOp{}, in...)
-	sort.SliceStable(out, func(i, j int) bool {
-		a, c := out[i], out[j]
-		if a.Timestamp != c.Timestamp {
-			return a.Timestamp < c.Timestamp
-		}
-		if a.record != c.record {
-			return a.record < c.record
-		}
-		return a.Key < c.Key
-	})
+	out := cloneList(in)
+	byTime(out, func(o *RegistryOp) (int64, uint64, string) { return o.Timestamp, o.record, o.Key })
 	return out
 }
 
 func (b *Builder) network() Network {
 	n := Network{
-		HTTP:        append([]HTTP{}, b.net.HTTP...),
-		DNS:         append([]DNS{}, b.net.DNS...),
-		TCP:         append([]Flow{}, b.net.TCP...),
-		UDP:         append([]Flow{}, b.net.UDP...),
-		Connections: append([]Connection{}, b.net.Connections...),
+		HTTP:        cloneList(b.net.HTTP),
+		DNS:         cloneList(b.net.DNS),
+		TCP:         cloneList(b.net.TCP),
+		UDP:         cloneList(b.net.UDP),
+		Connections: cloneList(b.net.Connections),
 	}
-	sort.SliceStable(n.HTTP, func(i, j int) bool {
-		return less(n.HTTP[i].Timestamp, n.HTTP[j].Timestamp, n.HTTP[i].record, n.HTTP[j].record)
-	})
-	sort.SliceStable(n.DNS, func(i, j int) bool {
-		return less(n.DNS[i].Timestamp, n.DNS[j].Timestamp, n.DNS[i].record, n.DNS[j].record)
-	})
-	for _, l := range [][]Flow{n.TCP, n.UDP} {
-		sort.SliceStable(l, func(i, j int) bool { return less(l[i].Timestamp, l[j].Timestamp, l[i].record, l[j].record) })
-	}
-	sort.SliceStable(n.Connections, func(i, j int) bool {
-		return less(n.Connections[i].Timestamp, n.Connections[j].Timestamp, n.Connections[i].record, n.Connections[j].record)
-	})
+	byTime(n.HTTP, func(h *HTTP) (int64, uint64, string) { return h.Timestamp, h.record, "" })
+	byTime(n.DNS, func(d *DNS) (int64, uint64, string) { return d.Timestamp, d.record, "" })
+	byTime(n.TCP, func(f *Flow) (int64, uint64, string) { return f.Timestamp, f.record, "" })
+	byTime(n.UDP, func(f *Flow) (int64, uint64, string) { return f.Timestamp, f.record, "" })
+	byTime(n.Connections, func(c *Connection) (int64, uint64, string) { return c.Timestamp, c.record, "" })
 	return n
 }
 
-func less(t1, t2 int64, r1, r2 uint64) bool {
-	if t1 != t2 {
-		return t1 < t2
-	}
-	return r1 < r2
+// cloneList copies s into a non-nil slice, so empty lists marshal as [].
+func cloneList[T any](s []T) []T { return append(make([]T, 0, len(s)), s...) }
+
+// byTime sorts s stably by timestamp, then input record, then name: the
+// order of every list of the report.
+func byTime[T any](s []T, key func(*T) (int64, uint64, string)) {
+	slices.SortStableFunc(s, func(a, b T) int {
+		ta, ra, na := key(&a)
+		tb, rb, nb := key(&b)
+		return cmp.Or(cmp.Compare(ta, tb), cmp.Compare(ra, rb), strings.Compare(na, nb))
+	})
 }
 
 // Write writes the report as JSON indented by two spaces.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -278,5 +279,20 @@ func TestWriteMatrixGolden(t *testing.T) {
 	var buf bytes.Buffer
 	if err := WriteMatrix(&buf, nil, false); err != nil || buf.String() != "ATT&CK matrix: no techniques detected\n" {
 		t.Errorf("empty matrix = %q, %v", buf.String(), err)
+	}
+}
+
+// TestEmptyListsAreArrays: a run with no file, registry or network activity
+// still writes every list as [] (readers index them), never null.
+func TestEmptyListsAreArrays(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(&buf, New(Options{}).Report()); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, key := range []string{`"file_operations": []`, `"registry_operations": []`, `"http": []`, `"dns": []`, `"tcp": []`, `"udp": []`} {
+		if !strings.Contains(out, key) {
+			t.Errorf("report lacks %s:\n%s", key, out)
+		}
 	}
 }
