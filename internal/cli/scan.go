@@ -84,7 +84,11 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("load ATT&CK knowledge base: %w", err)
 	}
 	load := func() (*ruleSet, error) { return loadRuleSet(!noBuiltin, ruleFlag, mapping, holders) }
-	loadedFP := fingerprint(ruleFlag)
+	// The fingerprint is only compared when polling; SIGHUP reloads anyway.
+	var loadedFP ruleFingerprint
+	if reloadInt > 0 {
+		loadedFP = fingerprint(ruleFlag)
+	}
 	rs, err := load()
 	if err != nil {
 		return err
