@@ -61,6 +61,37 @@ func (b *Builder) Build(m detect.Match) *Finding {
 	return f
 }
 
+// Unmatched is the finding for an event no rule mapped. The service keeps
+// such events (technique_ids [], confidence 0) rather than dropping them, so
+// an analyst can still see and search what was posted. Its id is stable
+// like Build's: the same event gives the same id.
+func (b *Builder) Unmatched(ev *event.Event) *Finding {
+	m := detect.Match{Rule: &sigma.Rule{}, Event: ev}
+	f := &Finding{
+		EventID:       stableID(m.Rule, m),
+		Timestamp:     ev.Time,
+		Source:        sourceOf(ev),
+		Destination:   destinationOf(ev),
+		TechniqueIDs:  []string{},
+		Tactics:       []string{},
+		Severity:      "informational",
+		EventType:     "anomaly",
+		Description:   "no ATT&CK mapping",
+		SourceService: b.SourceService,
+		Host:          ev.Host,
+		User:          ev.User,
+		File:          ev.File,
+		Channel:       ev.Channel,
+		WinEvent:      ev.EventID,
+		Message:       ev.Message,
+	}
+	f.RelatedIndicators = indicators(f.EventID, ev)
+	f.Metadata.OriginalEvent = original(m)
+	f.Metadata.TechniqueDetails = []TechniqueDetail{}
+	f.Metadata.ThreatActors = []ThreatActor{}
+	return f
+}
+
 func (b *Builder) addAttack(f *Finding, tags []string) {
 	techs, tactics := b.KB.FromTags(tags)
 	seenTactic := map[string]bool{}

@@ -164,3 +164,26 @@ func TestCorrelationFinding(t *testing.T) {
 		t.Errorf("contributing events %v", f.Metadata.OriginalEvent["events"])
 	}
 }
+
+func TestUnmatchedKeepsEventWithoutTechniques(t *testing.T) {
+	kb, err := attack.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Builder{KB: kb, SourceService: "api"}
+	ev := &event.Event{Host: "web01", Fields: map[string]string{"description": "disk almost full", "SourceIp": "10.1.2.3"}}
+	f := b.Unmatched(ev)
+	if len(f.TechniqueIDs) != 0 || f.TechniqueIDs == nil || f.ConfidenceScore != 0 || f.RuleID != "" {
+		t.Errorf("unmatched finding maps something: %+v", f)
+	}
+	if f.Host != "web01" || f.Source != "10.1.2.3" || f.Metadata.OriginalEvent["description"] != "disk almost full" {
+		t.Errorf("event content lost: %+v", f)
+	}
+	if again := b.Unmatched(ev); again.EventID != f.EventID || f.EventID == "" {
+		t.Errorf("ids %q and %q: not stable", f.EventID, again.EventID)
+	}
+	other := b.Unmatched(&event.Event{Fields: map[string]string{"description": "disk full"}})
+	if other.EventID == f.EventID {
+		t.Error("different events share an id")
+	}
+}

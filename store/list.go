@@ -141,3 +141,16 @@ func (s *Store) List(ctx context.Context, q Query) (fs []*finding.Finding, next 
 	}
 	return fs, next, nil
 }
+
+// CountTechnique returns how many findings are tagged with the technique or
+// one of its sub-techniques.
+func (s *Store) CountTechnique(ctx context.Context, technique string) (int, error) {
+	t := strings.TrimSpace(technique)
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM findings WHERE EXISTS (SELECT 1 FROM json_each(findings.technique_ids) j
+		WHERE upper(j.value) = upper(?) OR upper(substr(j.value, 1, ?)) = upper(?))`, t, len(t)+1, t+".").Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", technique, err)
+	}
+	return n, nil
+}

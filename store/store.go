@@ -121,6 +121,21 @@ var migrations = []string{
 		exporter     TEXT PRIMARY KEY,
 		last_success INTEGER NOT NULL
 	);`,
+	// 2: TAXII — findings in the order they were added; objects POSTed
+	// by partners.
+	`CREATE INDEX findings_stored ON findings (stored_at, event_id);
+	CREATE TABLE IF NOT EXISTS taxii_objects (
+		seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+		collection   TEXT NOT NULL,
+		id           TEXT NOT NULL,
+		type         TEXT NOT NULL,
+		spec_version TEXT NOT NULL,
+		modified     INTEGER NOT NULL,
+		added_at     INTEGER NOT NULL,
+		json         BLOB NOT NULL,
+		UNIQUE (collection, id, modified)
+	);
+	CREATE INDEX IF NOT EXISTS taxii_objects_added ON taxii_objects (collection, added_at, seq);`,
 }
 
 // migrate creates schema_version and applies the migrations not yet applied,
