@@ -1,13 +1,22 @@
 // Package sinktest is the table of HTTP behaviours every export sink is
-// tested against: each sink's test supplies a Harness (the sink pointed at
-// its own spec-faithful httptest fake, which consults Faults per data
-// request) and calls Run.
+// tested against, and the fault injection its fakes share.
+//
+// Each sink's test supplies a Harness (the sink pointed at a spec-faithful
+// httptest fake, export/elastic/elastictest or export/splunk/splunktest)
+// and calls Run. The fakes consult a Faults once per data request: a
+// scripted queue (Push), random faults for a share of requests (Random)
+// and a standing fault (Always); a Fault can delay, drop the connection,
+// answer an error status, fail part of the request, or lose the response
+// after storing the data.
 package sinktest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -18,20 +27,73 @@ import (
 	"github.com/ttpmap/ttpmap/finding"
 )
 
-// Fault is what a fake does with one request instead of serving it.
+// Fault is what a fake does with one data request instead of, or on top
+// of, serving it normally. The zero Fault serves normally. Delay comes
+// first; then Drop or Status ends the request unserved (Drop wins);
+// otherwise the request is served, with Partial and LoseResponse (which
+// may be combined) applied.
 type Fault struct {
-	Status     int    // respond with this status and an empty JSON error body
-	RetryAfter string // Retry-After header with Status
-	Drop       bool   // close the connection without a response
+	// Delay makes the response slow: the fake waits this long (cut short
+	// only when the fake itself shuts down) and then does the rest. Like a
+	// real overloaded server it still serves the request when the client
+	// has given up meanwhile, so a request that timed out on the client
+	// side may have been stored anyway.
+	Delay time.Duration
+	// Drop closes the connection without a response (nothing is stored).
+	Drop bool
+	// Status answers the whole request with this status and nothing is
+	// stored. The body is Body, or else the fake's own error body for the
+	// status (Elasticsearch's {"error":…,"status":N}, HEC's {"text","code"}).
+	Status int
+	// RetryAfter is sent as the Retry-After header with Status or Partial.
+	RetryAfter string
+	// Body replaces the fake's error body for Status (it is sent with
+	// Content-Type application/json when it is valid JSON, text/html
+	// otherwise).
+	Body string
+	// Partial processes the request but fails about half of it with this
+	// status, deterministically: the Elasticsearch fake gives the items at
+	// odd positions (1, 3, …) this per-item status with "errors": true;
+	// the HEC fake indexes the first len/2 events and answers with this
+	// status (for 400, "invalid-event-number" names event len/2, as real
+	// HEC does for a bad event, so the sink dead-letters that event; use
+	// 503 for a retryable partial failure, which makes the sink resend
+	// the whole batch and so duplicate the indexed half).
+	Partial int
+	// LoseResponse processes the request normally, then closes the
+	// connection without the response: the data is stored but the client
+	// cannot know it, so it will resend.
+	LoseResponse bool
 }
 
-// Faults is a script of faults consumed one per data request; when it is
-// empty, or with Always set, the fake behaves as configured. Safe for
-// concurrent use.
+// zero reports whether f asks for nothing.
+func (f Fault) zero() bool { return f == Fault{} }
+
+// DefaultRandomKinds returns the faults Random picks from when given none:
+// 503, 429 with Retry-After: 1, and a dropped connection.
+func DefaultRandomKinds() []Fault {
+	return []Fault{{Status: http.StatusServiceUnavailable}, {Status: http.StatusTooManyRequests, RetryAfter: "1"}, {Drop: true}}
+}
+
+// FaultStats counts what a Faults handed out.
+type FaultStats struct {
+	Requests int // data requests that consulted the Faults
+	Injected int // of which got a non-zero Fault
+}
+
+// Faults decides the fault for each data request: first a script consumed
+// one entry per request (Push; a zero Fault entry serves normally), then,
+// once it is empty, a random fault for a share of requests (Random), then
+// a fault for every request (Always). The zero value injects nothing. Safe
+// for concurrent use.
 type Faults struct {
 	mu     sync.Mutex
 	queue  []Fault
 	always *Fault
+	rate   float64
+	rng    *rand.Rand
+	kinds  []Fault
+	stats  FaultStats
 }
 
 // Push appends faults for the next requests.
@@ -41,21 +103,70 @@ func (f *Faults) Push(fs ...Fault) {
 	f.queue = append(f.queue, fs...)
 }
 
-// Always makes every request fail with fault once the queue is empty.
+// Always makes every request fail with fault once the queue is empty (and
+// the random draw, if any, chose no fault).
 func (f *Faults) Always(fault Fault) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.always = &fault
 }
 
-// Next returns the fault for the next request, if any.
-func (f *Faults) Next() (Fault, bool) {
+// Random makes a share rate (0…1) of the requests that find the queue
+// empty fail with one of kinds, picked uniformly; no kinds means
+// DefaultRandomKinds. The draws come from a PCG generator seeded with
+// seed, so a given seed gives the same sequence of decisions (which
+// request gets which one still depends on arrival order). Rate 0 turns
+// random faults off.
+func (f *Faults) Random(rate float64, seed uint64, kinds ...Fault) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(kinds) == 0 {
+		kinds = DefaultRandomKinds()
+	}
+	f.rate = min(max(rate, 0), 1)
+	f.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	f.kinds = slices.Clone(kinds)
+}
+
+// Reset removes the script, the random faults and Always; the counts stay.
+func (f *Faults) Reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queue, f.always, f.rate, f.rng, f.kinds = nil, nil, 0, nil, nil
+}
+
+// Stats returns the counts so far.
+func (f *Faults) Stats() FaultStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
+}
+
+// Next returns the fault for the next data request and whether there is
+// one (a zero Fault pushed on the queue is returned with true). A nil
+// *Faults has none.
+func (f *Faults) Next() (Fault, bool) {
+	if f == nil {
+		return Fault{}, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	x, ok := f.next()
+	f.stats.Requests++
+	if !x.zero() {
+		f.stats.Injected++
+	}
+	return x, ok
+}
+
+func (f *Faults) next() (Fault, bool) {
 	if len(f.queue) > 0 {
 		x := f.queue[0]
 		f.queue = f.queue[1:]
 		return x, true
+	}
+	if f.rate > 0 && f.rng != nil && f.rng.Float64() < f.rate {
+		return f.kinds[f.rng.IntN(len(f.kinds))], true
 	}
 	if f.always != nil {
 		return *f.always, true
@@ -63,29 +174,54 @@ func (f *Faults) Next() (Fault, bool) {
 	return Fault{}, false
 }
 
-// Apply takes the next fault, if any, and performs it on w; it reports
-// whether it did, in which case the fake must return without serving.
-func (f *Faults) Apply(w http.ResponseWriter) bool {
-	fault, ok := f.Next()
-	if !ok {
-		return false
-	}
-	if fault.Drop {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return true
-			}
+// Apply performs the whole-request part of fault for a fake: it waits
+// Delay (cut short when stop is closed), then closes the connection for
+// Drop, or answers Status (with Retry-After, and Body or else
+// respond(w, status) as the body). It reports whether the request has been
+// answered, in which case the fake must return; otherwise the fake serves
+// the request, honouring Partial and LoseResponse.
+func (fault Fault) Apply(w http.ResponseWriter, stop <-chan struct{}, respond func(w http.ResponseWriter, status int)) bool {
+	if fault.Delay > 0 {
+		t := time.NewTimer(fault.Delay)
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
 		}
-		panic(http.ErrAbortHandler) // the server closes the connection
 	}
-	if fault.RetryAfter != "" {
-		w.Header().Set("Retry-After", fault.RetryAfter)
+	switch {
+	case fault.Drop:
+		Hangup(w)
+		return true
+	case fault.Status != 0:
+		if fault.RetryAfter != "" {
+			w.Header().Set("Retry-After", fault.RetryAfter)
+		}
+		if fault.Body == "" {
+			respond(w, fault.Status)
+			return true
+		}
+		ct := "text/html; charset=utf-8"
+		if json.Valid([]byte(fault.Body)) {
+			ct = "application/json; charset=UTF-8"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(fault.Status)
+		_, _ = io.WriteString(w, fault.Body)
+		return true
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(fault.Status)
-	fmt.Fprintf(w, `{"error":{"type":"injected","reason":"injected fault"},"status":%d}`, fault.Status)
-	return true
+	return false
+}
+
+// Hangup closes the connection of w without writing a response (through
+// http.Hijacker; otherwise it aborts the handler with
+// http.ErrAbortHandler, which makes the server close the connection).
+func Hangup(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		_ = conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // Harness is a sink wired to its fake.

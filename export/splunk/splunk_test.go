@@ -8,17 +8,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ttpmap/ttpmap/export"
+	"github.com/ttpmap/ttpmap/export/batch"
 	"github.com/ttpmap/ttpmap/export/sinktest"
+	"github.com/ttpmap/ttpmap/export/splunk/splunktest"
 	"github.com/ttpmap/ttpmap/finding"
 )
 
@@ -26,160 +28,6 @@ const (
 	testToken   = "11111111-2222-3333-4444-s3cr3tt0k3n"
 	testChannel = "0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba"
 )
-
-// fakeHEC speaks the HEC wire protocol: stacked event objects in, the
-// documented {"text","code",["ackId"|"invalid-event-number"]} replies out,
-// and the /services/collector/ack poll.
-type fakeHEC struct {
-	t *testing.T
-
-	mu       sync.Mutex
-	script   []func(w http.ResponseWriter, r *http.Request) // consumed one per event POST
-	faults   *sinktest.Faults                               // shared-table faults, after script
-	maxBytes int                                            // > 0: 413 for larger bodies
-	useAck   bool                                           // token has indexer acknowledgement enabled
-	ackAfter int                                            // polls answered false before true; < 0: never
-	stored   map[string]int                                 // event_id → times indexed
-	ackID    int64
-	acks     map[int64]bool // issued, not yet reported true
-	posts    int
-	ackPolls int
-}
-
-func newFake(t *testing.T) *fakeHEC {
-	return &fakeHEC{t: t, stored: map[string]int{}, acks: map[int64]bool{}}
-}
-
-func hecReply(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, body)
-}
-
-func (f *fakeHEC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		f.t.Errorf("fake: read body: %v", err)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if r.Method != http.MethodPost {
-		hecReply(w, http.StatusMethodNotAllowed, `{"text":"Method not allowed","code":...}`)
-		return
-	}
-	switch auth := r.Header.Get("Authorization"); {
-	case auth == "":
-		hecReply(w, http.StatusUnauthorized, `{"text":"Token is required","code":2}`)
-		return
-	case !strings.HasPrefix(auth, "Splunk "):
-		hecReply(w, http.StatusUnauthorized, `{"text":"Invalid authorization","code":3}`)
-		return
-	case auth != "Splunk "+testToken:
-		hecReply(w, http.StatusForbidden, `{"text":"Invalid token","code":4}`)
-		return
-	}
-	ch := r.Header.Get("X-Splunk-Request-Channel")
-	if ch != testChannel {
-		f.t.Errorf("fake: channel %q, want %q", ch, testChannel)
-	}
-	switch r.URL.Path {
-	case "/services/collector/event":
-		f.event(w, r, body)
-	case "/services/collector/ack":
-		f.ack(w, body)
-	default:
-		hecReply(w, http.StatusNotFound, `{"text":"The requested URL was not found on this server.","code":404}`)
-	}
-}
-
-func (f *fakeHEC) event(w http.ResponseWriter, r *http.Request, body []byte) {
-	f.posts++
-	if len(f.script) > 0 {
-		step := f.script[0]
-		f.script = f.script[1:]
-		if step != nil {
-			step(w, r)
-			return
-		}
-	}
-	if f.faults != nil && f.faults.Apply(w) {
-		return
-	}
-	if f.maxBytes > 0 && len(body) > f.maxBytes {
-		hecReply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(`{"text":"Content-Length of %d too large (maximum is %d)","code":27}`, len(body), f.maxBytes))
-		return
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var batch []string
-	for i := 0; ; i++ {
-		var ev map[string]json.RawMessage
-		if err := dec.Decode(&ev); err == io.EOF {
-			break
-		} else if err != nil {
-			f.index(batch)
-			hecReply(w, http.StatusBadRequest, fmt.Sprintf(`{"text":"Invalid data format","code":6,"invalid-event-number":%d}`, i))
-			return
-		}
-		raw, ok := ev["event"]
-		if !ok {
-			f.index(batch)
-			hecReply(w, http.StatusBadRequest, fmt.Sprintf(`{"text":"Event field is required","code":12,"invalid-event-number":%d}`, i))
-			return
-		}
-		var fi finding.Finding
-		if err := json.Unmarshal(raw, &fi); err != nil || strings.HasPrefix(fi.EventID, "bad") {
-			f.index(batch)
-			hecReply(w, http.StatusBadRequest, fmt.Sprintf(`{"text":"Invalid data format","code":6,"invalid-event-number":%d}`, i))
-			return
-		}
-		batch = append(batch, fi.EventID)
-	}
-	if len(batch) == 0 {
-		hecReply(w, http.StatusBadRequest, `{"text":"No data","code":5}`)
-		return
-	}
-	f.index(batch)
-	if !f.useAck {
-		hecReply(w, http.StatusOK, `{"text":"Success","code":0}`)
-		return
-	}
-	f.ackID++
-	f.acks[f.ackID] = false
-	hecReply(w, http.StatusOK, fmt.Sprintf(`{"text":"Success","code":0,"ackId":%d}`, f.ackID))
-}
-
-func (f *fakeHEC) index(ids []string) {
-	for _, id := range ids {
-		f.stored[id]++
-	}
-}
-
-func (f *fakeHEC) ack(w http.ResponseWriter, body []byte) {
-	if !f.useAck {
-		hecReply(w, http.StatusBadRequest, `{"text":"ACK is disabled","code":14}`)
-		return
-	}
-	var q struct {
-		Acks []int64 `json:"acks"`
-	}
-	if err := json.Unmarshal(body, &q); err != nil || q.Acks == nil {
-		hecReply(w, http.StatusBadRequest, `{"text":"Invalid data format","code":6}`)
-		return
-	}
-	f.ackPolls++
-	done := f.ackAfter >= 0 && f.ackPolls > f.ackAfter
-	out := map[string]bool{}
-	for _, id := range q.Acks {
-		_, issued := f.acks[id]
-		out[strconv.FormatInt(id, 10)] = issued && done
-		if issued && done {
-			delete(f.acks, id) // HEC forgets an ackId once reported true
-		}
-	}
-	b, _ := json.Marshal(map[string]any{"acks": out})
-	hecReply(w, http.StatusOK, string(b))
-}
 
 func testFindings(ids ...string) []*finding.Finding {
 	var out []*finding.Finding
@@ -220,26 +68,29 @@ func testConfig(url string) Config {
 	}
 }
 
-func busy(after string) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		if after != "" {
-			w.Header().Set("Retry-After", after)
-		}
-		hecReply(w, http.StatusServiceUnavailable, `{"text":"Server is busy","code":9}`)
-	}
+// busy is HEC's 503 "Server is busy" (code 9), with Retry-After when
+// after is not empty.
+func busy(after string) sinktest.Fault {
+	return sinktest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: after}
 }
 
-func reply(status int, body string) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, _ *http.Request) { hecReply(w, status, body) }
+// reply answers one event POST with status and body.
+func reply(status int, body string) sinktest.Fault {
+	return sinktest.Fault{Status: status, Body: body}
 }
 
 // hangUp reads the request, then drops the connection without answering.
-func hangUp(w http.ResponseWriter, _ *http.Request) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(err)
-	}
-	_ = conn.Close()
+var hangUp = sinktest.Fault{Drop: true}
+
+// serve lets one event POST through.
+var serve = sinktest.Fault{}
+
+// rejectBad makes the fake refuse events whose id starts with "bad".
+var rejectBad = splunktest.WithReject(func(id string) bool { return strings.HasPrefix(id, "bad") })
+
+// newFake starts a fake HEC expecting testToken on testChannel.
+func newFake(t *testing.T, opts ...splunktest.Option) *splunktest.Server {
+	return splunktest.New(t, append([]splunktest.Option{splunktest.WithToken(testToken), splunktest.WithChannel(testChannel), rejectBad}, opts...)...)
 }
 
 // outcome is what one Send call must return.
@@ -255,7 +106,8 @@ func TestSend(t *testing.T) {
 	tests := []struct {
 		name     string
 		cfg      func(*Config)
-		fake     func(*fakeHEC)
+		opts     []splunktest.Option
+		faults   []sinktest.Fault // pushed before the first Send
 		batch    []*finding.Finding
 		cancel   bool
 		sends    []outcome // one Send of batch per entry
@@ -272,26 +124,22 @@ func TestSend(t *testing.T) {
 		},
 		{
 			name:   "503 server busy then 200",
-			fake:   func(f *fakeHEC) { f.script = append(f.script, busy("2")) },
+			faults: []sinktest.Fault{busy("2")},
 			batch:  testFindings("a", "b"),
 			sends:  []outcome{{kind: "retry", failed: []string{"a", "b"}, after: 2 * time.Second, msg: "Server is busy"}, {}},
 			stored: map[string]int{"a": 1, "b": 1},
 			posts:  2,
 		},
 		{
-			name: "429 with Retry-After",
-			fake: func(f *fakeHEC) {
-				f.script = append(f.script, reply(http.StatusTooManyRequests, `{"text":"Too many requests"}`))
-			},
+			name:   "429 with Retry-After",
+			faults: []sinktest.Fault{reply(http.StatusTooManyRequests, `{"text":"Too many requests"}`)},
 			batch:  testFindings("a"),
 			sends:  []outcome{{kind: "retry", failed: []string{"a"}, msg: "status 429"}, {}},
 			stored: map[string]int{"a": 1},
 		},
 		{
-			name: "500 internal error is retryable",
-			fake: func(f *fakeHEC) {
-				f.script = append(f.script, reply(http.StatusInternalServerError, `{"text":"Internal server error","code":8}`))
-			},
+			name:   "500 internal error is retryable",
+			faults: []sinktest.Fault{{Status: http.StatusInternalServerError}},
 			batch:  testFindings("a"),
 			sends:  []outcome{{kind: "retry", failed: []string{"a"}, msg: "Internal server error"}},
 			stored: map[string]int{},
@@ -311,20 +159,16 @@ func TestSend(t *testing.T) {
 			posts:  3,
 		},
 		{
-			name: "400 incorrect index fails the whole batch",
-			fake: func(f *fakeHEC) {
-				f.script = append(f.script, reply(http.StatusBadRequest, `{"text":"Incorrect index","code":7,"invalid-event-number":0}`))
-			},
+			name:   "400 incorrect index fails the whole batch",
+			faults: []sinktest.Fault{reply(http.StatusBadRequest, `{"text":"Incorrect index","code":7,"invalid-event-number":0}`)},
 			cfg:    func(c *Config) {},
 			batch:  testFindings("a"),
 			sends:  []outcome{{kind: "perm", failed: []string{"a"}, msg: "Incorrect index"}},
 			stored: map[string]int{},
 		},
 		{
-			name: "400 without event number fails the whole batch",
-			fake: func(f *fakeHEC) {
-				f.script = append(f.script, reply(http.StatusBadRequest, `{"text":"Data channel is missing","code":10}`))
-			},
+			name:   "400 without event number fails the whole batch",
+			faults: []sinktest.Fault{reply(http.StatusBadRequest, `{"text":"Data channel is missing","code":10}`)},
 			batch:  testFindings("a", "b"),
 			sends:  []outcome{{kind: "perm", failed: []string{"a", "b"}, msg: "code 10: Data channel is missing"}},
 			stored: map[string]int{},
@@ -337,58 +181,51 @@ func TestSend(t *testing.T) {
 			stored: map[string]int{},
 		},
 		{
-			name: "401 invalid authorization",
-			fake: func(f *fakeHEC) {
-				f.script = append(f.script, reply(http.StatusUnauthorized, `{"text":"Invalid authorization","code":3}`))
-			},
+			name:   "401 invalid authorization",
+			faults: []sinktest.Fault{{Status: http.StatusUnauthorized}},
 			batch:  testFindings("a"),
 			sends:  []outcome{{kind: "perm", failed: []string{"a"}, msg: "status 401, HEC code 3: Invalid authorization"}},
 			stored: map[string]int{},
 		},
 		{
 			name:   "404 wrong path (proxy HTML body)",
-			fake:   func(f *fakeHEC) { f.script = append(f.script, reply(http.StatusNotFound, `<html>not found</html>`)) },
+			faults: []sinktest.Fault{reply(http.StatusNotFound, `<html>not found</html>`)},
 			batch:  testFindings("a"),
 			sends:  []outcome{{kind: "perm", failed: []string{"a"}, msg: "status 404, Not Found"}},
 			stored: map[string]int{},
 		},
 		{
 			name:   "413 splits the batch until it fits",
-			fake:   func(f *fakeHEC) { f.maxBytes = 900 },
+			opts:   []splunktest.Option{splunktest.WithMaxContentLength(900)},
 			batch:  testFindings("a", "b", "c", "d", "e"),
 			sends:  []outcome{{}},
 			stored: map[string]int{"a": 1, "b": 1, "c": 1, "d": 1, "e": 1},
 		},
 		{
 			name:   "413 for a single event is permanent",
-			fake:   func(f *fakeHEC) { f.maxBytes = 100 },
+			opts:   []splunktest.Option{splunktest.WithMaxContentLength(100)},
 			batch:  testFindings("a", "b"),
 			sends:  []outcome{{kind: "perm", failed: []string{"a", "b"}, msg: "max_content_length"}},
 			stored: map[string]int{},
 			posts:  3,
 		},
 		{
-			name: "413 then busy on the second half",
-			fake: func(f *fakeHEC) {
-				f.script = append(f.script, reply(http.StatusRequestEntityTooLarge, `{"text":"Content too large"}`), nil, busy("1"))
-			},
+			name:   "413 then busy on the second half",
+			faults: []sinktest.Fault{{Status: http.StatusRequestEntityTooLarge}, serve, busy("1")},
 			batch:  testFindings("a", "b", "c", "d"),
 			sends:  []outcome{{kind: "retry", failed: []string{"c", "d"}, after: time.Second}},
 			stored: map[string]int{"a": 1, "b": 1},
 		},
 		{
 			name:   "invalid event then busy: retry lists both",
-			fake:   func(f *fakeHEC) { f.script = append(f.script, nil, busy("")) },
+			faults: []sinktest.Fault{serve, busy("")},
 			batch:  testFindings("a", "bad2", "c"),
 			sends:  []outcome{{kind: "both", failed: []string{"a", "c"}, permFailed: []string{"bad2"}, msg: "Server is busy"}},
 			stored: map[string]int{"a": 1},
 		},
 		{
-			name: "413 then 401 on the first half: the second half is still sent",
-			fake: func(f *fakeHEC) {
-				f.script = append(f.script, reply(http.StatusRequestEntityTooLarge, `{"text":"Content too large"}`),
-					reply(http.StatusUnauthorized, `{"text":"Invalid authorization","code":3}`))
-			},
+			name:   "413 then 401 on the first half: the second half is still sent",
+			faults: []sinktest.Fault{{Status: http.StatusRequestEntityTooLarge}, {Status: http.StatusUnauthorized}},
 			batch:  testFindings("a", "b", "c", "d"),
 			sends:  []outcome{{kind: "perm", failed: []string{"a", "b"}, msg: "Invalid authorization"}},
 			stored: map[string]int{"c": 1, "d": 1},
@@ -397,7 +234,7 @@ func TestSend(t *testing.T) {
 		{
 			name:  "ack timeout after an invalid event: both kinds",
 			cfg:   func(c *Config) { c.UseAck = true; c.AckTimeout = 30 * time.Millisecond },
-			fake:  func(f *fakeHEC) { f.useAck = true; f.ackAfter = -1 },
+			opts:  []splunktest.Option{splunktest.WithAckAfter(-1)},
 			batch: testFindings("a", "bad2", "c"),
 			sends: []outcome{{kind: "both", failed: []string{"a", "c"}, permFailed: []string{"bad2"}, msg: "not acknowledged"}},
 			// a was indexed without an ackId; c's ack never came.
@@ -406,7 +243,7 @@ func TestSend(t *testing.T) {
 		{
 			name:     "ack pending then acked",
 			cfg:      func(c *Config) { c.UseAck = true },
-			fake:     func(f *fakeHEC) { f.useAck = true; f.ackAfter = 2 },
+			opts:     []splunktest.Option{splunktest.WithAckAfter(2)},
 			batch:    testFindings("a", "b"),
 			sends:    []outcome{{}},
 			stored:   map[string]int{"a": 1, "b": 1},
@@ -415,7 +252,7 @@ func TestSend(t *testing.T) {
 		{
 			name:   "ack over split batches",
 			cfg:    func(c *Config) { c.UseAck = true },
-			fake:   func(f *fakeHEC) { f.useAck = true; f.ackAfter = 1; f.maxBytes = 1200 },
+			opts:   []splunktest.Option{splunktest.WithAckAfter(1), splunktest.WithMaxContentLength(1200)},
 			batch:  testFindings("a", "b", "c", "d"),
 			sends:  []outcome{{}},
 			stored: map[string]int{"a": 1, "b": 1, "c": 1, "d": 1},
@@ -423,7 +260,7 @@ func TestSend(t *testing.T) {
 		{
 			name:   "ack timeout is retryable (may duplicate)",
 			cfg:    func(c *Config) { c.UseAck = true; c.AckTimeout = 40 * time.Millisecond },
-			fake:   func(f *fakeHEC) { f.useAck = true; f.ackAfter = -1 },
+			opts:   []splunktest.Option{splunktest.WithAckAfter(-1)},
 			batch:  testFindings("a", "b"),
 			sends:  []outcome{{kind: "retry", failed: []string{"a", "b"}, msg: "not acknowledged"}},
 			stored: map[string]int{"a": 1, "b": 1},
@@ -437,7 +274,7 @@ func TestSend(t *testing.T) {
 		},
 		{
 			name:   "dropped connection then ok",
-			fake:   func(f *fakeHEC) { f.script = append(f.script, hangUp) },
+			faults: []sinktest.Fault{hangUp},
 			batch:  testFindings("a", "b"),
 			sends:  []outcome{{kind: "retry", failed: []string{"a", "b"}, msg: "send 2 events"}, {}},
 			stored: map[string]int{"a": 1, "b": 1},
@@ -468,17 +305,13 @@ func TestSend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newFake(t)
-			if tt.fake != nil {
-				tt.fake(fake)
-			}
-			srv := httptest.NewServer(fake)
-			defer srv.Close()
-			cfg := testConfig(srv.URL)
+			fake := newFake(t, tt.opts...)
+			fake.Faults.Push(tt.faults...)
+			cfg := testConfig(fake.URL)
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			sink, err := New(cfg, srv.Client(), nil)
+			sink, err := New(cfg, fake.Client(), nil)
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
@@ -492,19 +325,17 @@ func TestSend(t *testing.T) {
 			for i, want := range tt.sends {
 				checkOutcome(t, i, sink.Send(ctx, tt.batch), want)
 			}
-			fake.mu.Lock()
-			defer fake.mu.Unlock()
-			if fmt.Sprint(fake.stored) != fmt.Sprint(tt.stored) {
-				t.Errorf("stored %v, want %v", fake.stored, tt.stored)
+			if got := fake.Stored(); !maps.Equal(got, tt.stored) {
+				t.Errorf("stored %v, want %v", got, tt.stored)
 			}
-			switch {
-			case tt.posts > 0 && fake.posts != tt.posts:
-				t.Errorf("event POSTs = %d, want %d", fake.posts, tt.posts)
-			case tt.posts < 0 && fake.posts != 0:
-				t.Errorf("event POSTs = %d, want none", fake.posts)
+			switch posts := fake.Posts(); {
+			case tt.posts > 0 && posts != tt.posts:
+				t.Errorf("event POSTs = %d, want %d", posts, tt.posts)
+			case tt.posts < 0 && posts != 0:
+				t.Errorf("event POSTs = %d, want none", posts)
 			}
-			if tt.ackPolls > 0 && fake.ackPolls != tt.ackPolls {
-				t.Errorf("ack polls = %d, want %d", fake.ackPolls, tt.ackPolls)
+			if polls := fake.AckPolls(); tt.ackPolls > 0 && polls != tt.ackPolls {
+				t.Errorf("ack polls = %d, want %d", polls, tt.ackPolls)
 			}
 		})
 	}
@@ -567,7 +398,8 @@ func TestRequestShape(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.Clone(context.Background())
 		body, _ = io.ReadAll(r.Body)
-		hecReply(w, http.StatusOK, `{"text":"Success","code":0}`)
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		_, _ = io.WriteString(w, `{"text":"Success","code":0}`)
 	}))
 	defer srv.Close()
 	cfg := testConfig(srv.URL + "/services/collector/event/") // full endpoint URL is accepted
@@ -599,14 +431,12 @@ func TestRequestShape(t *testing.T) {
 
 func TestNoSecretLeaks(t *testing.T) {
 	fake := newFake(t)
-	fake.script = append(fake.script, reply(http.StatusUnauthorized, `{"text":"Invalid authorization","code":3}`), hangUp)
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
+	fake.Faults.Push(sinktest.Fault{Status: http.StatusUnauthorized}, hangUp)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := testConfig(srv.URL)
+	cfg := testConfig(fake.URL)
 	cfg.UseAck = true // token has ack disabled in the fake: logs a warning
-	sink, err := New(cfg, srv.Client(), logger)
+	sink, err := New(cfg, fake.Client(), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -718,26 +548,83 @@ func TestConfigFromEnv(t *testing.T) {
 func TestSinkTable(t *testing.T) {
 	sinktest.Run(t, func(t *testing.T) *sinktest.Harness {
 		fake := newFake(t)
-		fake.faults = &sinktest.Faults{}
-		srv := httptest.NewServer(fake)
-		t.Cleanup(srv.Close)
-		sink, err := New(testConfig(srv.URL), srv.Client(), nil)
+		sink, err := New(testConfig(fake.URL), fake.Client(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return &sinktest.Harness{
-			Sink:   sink,
-			Faults: fake.faults,
-			Stored: func() []string {
-				fake.mu.Lock()
-				defer fake.mu.Unlock()
-				var ids []string
-				for id := range fake.stored {
-					ids = append(ids, id)
-				}
-				return ids
-			},
+			Sink:             sink,
+			Faults:           fake.Faults,
+			Stored:           func() []string { return slices.Collect(maps.Keys(fake.Stored())) },
 			SplitsOnTooLarge: true,
 		}
 	})
+}
+
+// TestFaultInjection sends 5,000 findings through the batcher, with
+// indexer acknowledgement, while the fake fails 30% of event POSTs at
+// random (busy, 429, dropped connections, half-indexed batches, slow
+// answers, responses lost after indexing): every finding must be indexed
+// at least once and none dead-lettered.
+func TestFaultInjection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	const n = 5000
+	fake := newFake(t, splunktest.WithAck())
+	fake.Faults.Random(0.3, 1,
+		busy(""),
+		sinktest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"},
+		hangUp,
+		sinktest.Fault{Partial: http.StatusServiceUnavailable},
+		sinktest.Fault{Delay: 20 * time.Millisecond},
+		sinktest.Fault{LoseResponse: true},
+	)
+	cfg := testConfig(fake.URL)
+	cfg.UseAck, cfg.AckPollInterval = true, time.Millisecond
+	sink, err := New(cfg, fake.Client(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	dead := 0
+	b, err := batch.New(sink, batch.Config{
+		MaxBatch: 100, MaxWait: 20 * time.Millisecond, QueueSize: 200, MaxAttempts: -1,
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+		DeadLetter: func(fs []*finding.Finding, err error) {
+			mu.Lock()
+			dead += len(fs)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range sinktest.Findings("ev", n) {
+		if err := b.Add(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored := fake.Stored()
+	dup := 0
+	for i := range n {
+		switch c := stored[fmt.Sprintf("ev-%d", i)]; {
+		case c == 0:
+			t.Errorf("ev-%d never indexed", i)
+		case c > 1:
+			dup += c - 1
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stored) != n || dead != 0 {
+		t.Errorf("indexed %d distinct events, dead-lettered %d; want %d and 0", len(stored), dead, n)
+	}
+	st := fake.Faults.Stats()
+	t.Logf("findings=%d distinct=%d duplicates=%d posts=%d faulted=%d ack_polls=%d", n, len(stored), dup, fake.Posts(), st.Injected, fake.AckPolls())
 }
