@@ -32,6 +32,13 @@ var allowed = map[string][]string{
 	"export":            {"finding", "attack", "event"},
 	"store":             {"finding", "export"},
 	"server/auth":       {},
+	"queue":             {"finding"},
+	"queue/redis":       {"finding", "queue"},
+	"export/deliver":    {"finding", "export", "queue"},
+	"alert":             {"event", "sigma"},
+	"server":            {"*"},
+	"server/taxii":      {"attack", "finding", "export/stix", "store"},
+	"server/web":        {"finding", "store", "attack", "server/auth"},
 	"internal/cli":      {"*"},
 	"cmd/ttpmap":        {"internal/cli"},
 }

@@ -57,7 +57,8 @@ func verbs() []verb {
 		{"coverage", "what logs and rules can see of ATT&CK: events per technique, gaps, fixes, Navigator", runCoverage},
 		{"attack", "look up ATT&CK techniques and tactics (embedded knowledge base)", runAttack},
 		{"rules", "list, lint and regression-test Sigma rules", runRules},
-		{"token", "mint a JWT bearer token for the ttpmap service (HS256, $TTPMAP_JWT_SECRET)", runToken},
+		{"serve", "run the enrichment service: HTTP API, durable export to Elastic/Splunk, TAXII, web UI", runServe},
+		{"token", "mint a JWT bearer token (HS256, $TTPMAP_JWT_SECRET) or an API key for the service", runToken},
 		{"version", "print the version", runVersion},
 	}
 }

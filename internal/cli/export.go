@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -30,35 +31,10 @@ type pusher struct {
 
 func newPusher(names []string, log *slog.Logger) (*pusher, error) {
 	p := &pusher{}
-	client := &http.Client{Timeout: 60 * time.Second}
 	for _, name := range names {
-		var sink export.Sink
-		switch name {
-		case "elastic":
-			cfg := elastic.ConfigFromEnv(os.Getenv)
-			if !cfg.Enabled() {
-				return nil, &usageError{"--export elastic needs ELASTIC_URL (and ELASTIC_API_KEY or ELASTIC_USERNAME/ELASTIC_PASSWORD)"}
-			}
-			s, err := elastic.New(cfg, client, log)
-			if err != nil {
-				return nil, fmt.Errorf("elastic: %w", err)
-			}
-			sink = s
-		case "splunk":
-			cfg, err := splunk.ConfigFromEnv(os.Getenv)
-			if err != nil {
-				return nil, fmt.Errorf("splunk: %w", err)
-			}
-			if !cfg.Enabled() {
-				return nil, &usageError{"--export splunk needs SPLUNK_URL and SPLUNK_TOKEN"}
-			}
-			s, err := splunk.New(cfg, client, log)
-			if err != nil {
-				return nil, fmt.Errorf("splunk: %w", err)
-			}
-			sink = s
-		default:
-			return nil, &usageError{fmt.Sprintf("unknown --export %q (want elastic or splunk)", name)}
+		sink, _, err := newSink(name, os.Getenv, log)
+		if err != nil {
+			return nil, err
 		}
 		b, err := batch.New(sink, batch.Config{
 			Logger: log.With("sink", sink.Name()),
@@ -73,6 +49,48 @@ func newPusher(names []string, log *slog.Logger) (*pusher, error) {
 		p.batchers = append(p.batchers, b)
 	}
 	return p, nil
+}
+
+// newSink builds the sink called name from the environment (ELASTIC_*,
+// SPLUNK_*) and returns it with its URL for display (no credentials).
+func newSink(name string, getenv func(string) string, log *slog.Logger) (export.Sink, string, error) {
+	client := &http.Client{Timeout: 60 * time.Second}
+	switch name {
+	case "elastic":
+		cfg := elastic.ConfigFromEnv(getenv)
+		if !cfg.Enabled() {
+			return nil, "", &usageError{"elastic needs ELASTIC_URL (and ELASTIC_API_KEY or ELASTIC_USERNAME/ELASTIC_PASSWORD)"}
+		}
+		s, err := elastic.New(cfg, client, log)
+		if err != nil {
+			return nil, "", fmt.Errorf("elastic: %w", err)
+		}
+		return s, displayURL(getenv("ELASTIC_URL")), nil
+	case "splunk":
+		cfg, err := splunk.ConfigFromEnv(getenv)
+		if err != nil {
+			return nil, "", fmt.Errorf("splunk: %w", err)
+		}
+		if !cfg.Enabled() {
+			return nil, "", &usageError{"splunk needs SPLUNK_URL and SPLUNK_TOKEN"}
+		}
+		s, err := splunk.New(cfg, client, log)
+		if err != nil {
+			return nil, "", fmt.Errorf("splunk: %w", err)
+		}
+		return s, displayURL(getenv("SPLUNK_URL")), nil
+	}
+	return nil, "", &usageError{fmt.Sprintf("unknown --export %q (want elastic or splunk)", name)}
+}
+
+// displayURL drops userinfo, query and fragment so a URL can be shown.
+func displayURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }
 
 // add queues f for every sink; it blocks while a sink's queue is full.

@@ -8,14 +8,20 @@ import (
 	"time"
 
 	"github.com/ttpmap/ttpmap/detect"
+	"github.com/ttpmap/ttpmap/sigma"
 )
+
+// ruleReloader swaps a rule set in: *detect.Engine, or the service.
+type ruleReloader interface {
+	Reload(rules []*sigma.Rule) ([]detect.SkippedRule, error)
+}
 
 // watchRules reloads the engine's rules when a reload signal arrives
 // (SIGHUP on Unix) or, with a positive interval, when a rule file under
 // paths changes. Events keep flowing; the engine swaps rule sets between
 // batches. last is the fingerprint of paths when the engine's rules were
 // loaded. It returns when ctx ends.
-func watchRules(ctx context.Context, log *slog.Logger, engine *detect.Engine, load func() (*ruleSet, error), paths []string, interval time.Duration, last ruleFingerprint) {
+func watchRules(ctx context.Context, log *slog.Logger, engine ruleReloader, load func() (*ruleSet, error), paths []string, interval time.Duration, last ruleFingerprint) {
 	sig, stop := reloadSignal()
 	defer stop()
 	var tick <-chan time.Time
