@@ -53,6 +53,10 @@ func (s *Server) routes() http.Handler {
 	handle("GET /api/coverage", analyst, s.coverage)
 	handle("POST /api/rules/reload", admin, s.reloadRules)
 
+	// Unknown API paths answer JSON, not the web UI's log-in redirect.
+	mux.Handle("/api/", s.instrument("/api/", analyst(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such route")
+	}))))
 	if s.cfg.TAXII != nil {
 		mux.Handle("/taxii2/", s.instrument("/taxii2/", analyst(s.cfg.TAXII)))
 	}

@@ -55,7 +55,7 @@ func (m *memSink) count() int {
 }
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	srv     *Server
 	sink    *memSink
@@ -78,7 +78,7 @@ func builtinRules() ([]*sigma.Rule, error) {
 	return out, nil
 }
 
-func newHarness(t *testing.T, tweak func(*Config)) *harness {
+func newHarness(t testing.TB, tweak func(*Config)) *harness {
 	t.Helper()
 	kb, err := kbOnce()
 	if err != nil {
@@ -530,5 +530,21 @@ func TestListPaging(t *testing.T) {
 		if code, _ := h.do("GET", "/api/events/enriched?"+q, h.analyst, "", nil); code != 400 {
 			t.Errorf("%s: %d, want 400", q, code)
 		}
+	}
+}
+
+func TestUnknownAPIRouteIsJSON(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Web = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/login", http.StatusSeeOther) })
+	})
+	if code, _ := h.do("GET", "/api/nope", "", "", nil); code != 401 {
+		t.Errorf("unknown API route without a token: %d, want 401", code)
+	}
+	code, body := h.do("GET", "/api/nope", h.analyst, "", nil)
+	if code != 404 || !strings.Contains(string(body), `"not_found"`) {
+		t.Errorf("unknown API route: %d %s", code, body)
+	}
+	if code, _ := h.do("GET", "/api/events/enriched", h.analyst, "", nil); code != 200 {
+		t.Errorf("known route shadowed: %d", code)
 	}
 }
