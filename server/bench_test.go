@@ -96,7 +96,9 @@ func load(b *testing.B, h *harness, mk func(i int) (*http.Request, error)) {
 		b.Fatalf("%d of %d requests failed", n, b.N)
 	}
 	slices.Sort(lat)
-	p := func(q float64) float64 { return float64(lat[min(len(lat)-1, int(q*float64(len(lat))))].Microseconds()) / 1000 }
+	p := func(q float64) float64 {
+		return float64(lat[min(len(lat)-1, int(q*float64(len(lat))))].Microseconds()) / 1000
+	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 	b.ReportMetric(p(0.50), "p50-ms")
 	b.ReportMetric(p(0.99), "p99-ms")

@@ -38,28 +38,49 @@ const (
 
 // runServe runs the enrichment service until interrupted.
 func runServe(ctx context.Context, e *env, args []string) error {
+	// Settings: flags, then the environment, then the --config file.
+	var file map[string]string
+	if path := configFlag(args); path != "" {
+		var err error
+		if file, err = loadServeConfig(path); err != nil {
+			return &usageError{err.Error()}
+		}
+	}
+	getenv := func(name string) string {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+		return file[name]
+	}
+	envOr := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
 	fs := newFlags(e, "serve",
 		"ttpmap serve [--listen ADDR] [--db PATH] [--rules PATH]... [--queue redis://…] [--tls-cert FILE --tls-key FILE]",
 		"  TTPMAP_JWT_SECRET=$(cat secret) ttpmap serve --listen 127.0.0.1:8080 --db /var/lib/ttpmap/ttpmap.db\n"+
 			"  ELASTIC_URL=https://es:9200 ELASTIC_API_KEY=… SPLUNK_URL=https://splunk:8088 SPLUNK_TOKEN=… ttpmap serve\n"+
 			"  ttpmap serve --queue redis://redis:6379/0 --rules sigma/rules/windows   # several instances share the export work",
-		flagGroup{"Service", []string{"listen", "db", "tls-cert", "tls-key", "queue", "scan-dir", "max-body", "max-batch"}},
+		flagGroup{"Service", []string{"config", "listen", "db", "tls-cert", "tls-key", "queue", "scan-dir", "max-body", "max-batch"}},
 		flagGroup{"Auth", []string{"jwt-public-keys", "jwt-issuer", "jwt-audience", "api-keys"}},
 		flagGroup{"Rules", []string{"rules", "no-builtin", "mapping", "reload-interval"}},
 		flagGroup{"Export", []string{"export-batch", "export-lease"}},
 	)
+	fs.String("config", "", "read settings from a YAML `FILE` (flags and environment variables win; see docs/api.md)")
 	listen := fs.String("listen", envOr("TTPMAP_LISTEN", defaultListen), "listen on `ADDR` ($TTPMAP_LISTEN)")
 	dbPath := fs.String("db", envOr("TTPMAP_DB", defaultDB), "SQLite database `PATH` for findings and the outbox ($TTPMAP_DB)")
-	tlsCert := fs.String("tls-cert", os.Getenv("TTPMAP_TLS_CERT"), "serve HTTPS with this certificate `FILE` (PEM)")
-	tlsKey := fs.String("tls-key", os.Getenv("TTPMAP_TLS_KEY"), "private key `FILE` (PEM) of --tls-cert")
-	queueURL := fs.String("queue", os.Getenv("TTPMAP_QUEUE"), "put the export outbox on Redis Streams: `URL` redis://[:password@]host:port/db (default: in the SQLite store)")
+	tlsCert := fs.String("tls-cert", getenv("TTPMAP_TLS_CERT"), "serve HTTPS with this certificate `FILE` (PEM)")
+	tlsKey := fs.String("tls-key", getenv("TTPMAP_TLS_KEY"), "private key `FILE` (PEM) of --tls-cert")
+	queueURL := fs.String("queue", getenv("TTPMAP_QUEUE"), "put the export outbox on Redis Streams: `URL` redis://[:password@]host:port/db (default: in the SQLite store)")
 	scanDir := fs.String("scan-dir", "", "spool uploaded scan files in `DIR` (default: scans/ beside --db)")
 	maxBody := fs.Int64("max-body", server.DefaultMaxBody, "largest enrich request, in `BYTES`")
 	maxBatch := fs.Int("max-batch", server.DefaultMaxBatch, "most events in one batch request")
-	pubKeys := fs.String("jwt-public-keys", os.Getenv("TTPMAP_JWT_PUBLIC_KEYS"), "accept RS256/ES256 tokens signed by the keys in `FILE` (PEM or JWKS)")
-	issuer := fs.String("jwt-issuer", os.Getenv("TTPMAP_JWT_ISSUER"), "require this iss claim")
-	audience := fs.String("jwt-audience", os.Getenv("TTPMAP_JWT_AUDIENCE"), "require this aud claim")
-	apiKeys := fs.String("api-keys", os.Getenv("TTPMAP_API_KEYS"), "hashed API keys `FILE` (lines: sha256-hex role name) for machine clients")
+	pubKeys := fs.String("jwt-public-keys", getenv("TTPMAP_JWT_PUBLIC_KEYS"), "accept RS256/ES256 tokens signed by the keys in `FILE` (PEM or JWKS)")
+	issuer := fs.String("jwt-issuer", getenv("TTPMAP_JWT_ISSUER"), "require this iss claim")
+	audience := fs.String("jwt-audience", getenv("TTPMAP_JWT_AUDIENCE"), "require this aud claim")
+	apiKeys := fs.String("api-keys", getenv("TTPMAP_API_KEYS"), "hashed API keys `FILE` (lines: sha256-hex role name) for machine clients")
 	var ruleFlag repeatFlag
 	fs.Var(&ruleFlag, "rules", "also load Sigma rules from `PATH` (file or folder; repeatable)")
 	noBuiltin := fs.Bool("no-builtin", false, "do not load the embedded rule packs")
@@ -78,7 +99,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return &usageError{"--tls-cert and --tls-key go together"}
 	}
 
-	verifier, keys, err := serveAuth(*pubKeys, *issuer, *audience, *apiKeys)
+	verifier, keys, err := serveAuth(getenv, *pubKeys, *issuer, *audience, *apiKeys)
 	if err != nil {
 		return err
 	}
@@ -134,10 +155,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 
 	var exporters []server.Exporter
 	for _, name := range []string{"elastic", "splunk"} {
-		if !sinkConfigured(name) {
-			continue
+		if getenv(strings.ToUpper(name)+"_URL") == "" {
+			continue // brief 001: an exporter is on when its URL is set
 		}
-		sink, url, err := newSink(name, os.Getenv, e.log)
+		sink, url, err := newSink(name, getenv, e.log)
 		if err != nil {
 			return err
 		}
@@ -261,30 +282,11 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.Warn("redis: " + fmt.Sprintf(format, v...))
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// sinkConfigured says whether the environment enables an exporter (brief
-// 001: Elastic and Splunk are on when their URL is set).
-func sinkConfigured(name string) bool {
-	switch name {
-	case "elastic":
-		return os.Getenv("ELASTIC_URL") != ""
-	case "splunk":
-		return os.Getenv("SPLUNK_URL") != ""
-	}
-	return false
-}
-
 // serveAuth builds the verifier (HS256 from $TTPMAP_JWT_SECRET or
 // $TTPMAP_JWT_SECRET_FILE, RS256/ES256 from a key file) and the API keys.
-func serveAuth(pubKeysFile, issuer, audience, apiKeysFile string) (*auth.Verifier, *auth.KeySet, error) {
+func serveAuth(getenv func(string) string, pubKeysFile, issuer, audience, apiKeysFile string) (*auth.Verifier, *auth.KeySet, error) {
 	secret := []byte(os.Getenv(auth.SecretEnv))
-	if f := os.Getenv(auth.SecretEnv + "_FILE"); len(secret) == 0 && f != "" {
+	if f := getenv(auth.SecretEnv + "_FILE"); len(secret) == 0 && f != "" {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read %s_FILE: %w", auth.SecretEnv, err)

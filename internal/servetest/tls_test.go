@@ -87,7 +87,10 @@ func TestServeTLSWithAPIKeysAndTokens(t *testing.T) {
 	}
 
 	certFile, keyFile, pool := selfSigned(t)
-	in := start(t, nil, "--db", filepath.Join(t.TempDir(), "ttpmap.db"), "--tls-cert", certFile, "--tls-key", keyFile, "--api-keys", keysFile)
+	// TLS and API keys come from the config file, the database from a flag.
+	config := filepath.Join(t.TempDir(), "ttpmap.yml")
+	os.WriteFile(config, []byte("tls:\n  cert: "+certFile+"\n  key: "+keyFile+"\napi_keys: "+keysFile+"\n"), 0o600)
+	in := start(t, nil, "--db", filepath.Join(t.TempDir(), "ttpmap.db"), "--config", config)
 	if !strings.HasPrefix(in.URL, "https://") {
 		t.Fatalf("serving %s, want https", in.URL)
 	}
