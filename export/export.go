@@ -6,6 +6,7 @@ package export
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -96,6 +97,58 @@ func ParseSeverity(s string) (int, error) {
 		return SeverityCritical, nil
 	}
 	return 0, fmt.Errorf("unknown severity %q (want informational, low, medium, high or critical)", s)
+}
+
+// Split sorts a batch by the error its Send returned into the findings to
+// send again and the findings to dead-letter; the rest were delivered. A
+// *PermanentError's Failed are dead (all when empty); a *RetryableError's
+// Failed are retried (all when empty; with a permanent error joined, all
+// but the dead); transport and unclassified errors retry the whole batch.
+func Split(batch []*finding.Finding, err error) (retry, dead []*finding.Finding) {
+	if err == nil {
+		return nil, nil
+	}
+	var perm *PermanentError
+	var re *RetryableError
+	isPerm, isRetry := errors.As(err, &perm), errors.As(err, &re)
+	switch {
+	case isPerm:
+		dead = perm.Failed
+		if len(dead) == 0 {
+			dead = batch
+		}
+		if isRetry {
+			retry = re.Failed
+			if len(retry) == 0 {
+				retry = Without(batch, dead)
+			}
+		}
+	case isRetry:
+		retry = re.Failed
+		if len(retry) == 0 {
+			retry = batch
+		}
+	default:
+		retry = batch
+	}
+	return retry, dead
+}
+
+// Without returns the findings of all whose event ids are in none of drop.
+func Without(all []*finding.Finding, drop ...[]*finding.Finding) []*finding.Finding {
+	skip := map[string]bool{}
+	for _, d := range drop {
+		for _, f := range d {
+			skip[f.EventID] = true
+		}
+	}
+	var out []*finding.Finding
+	for _, f := range all {
+		if !skip[f.EventID] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // ClassifyHTTP turns a response status into nil (2xx), a *RetryableError

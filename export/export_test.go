@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ttpmap/ttpmap/finding"
 )
 
 func TestParseSeverity(t *testing.T) {
@@ -92,5 +94,31 @@ func TestSecret(t *testing.T) {
 		if !strings.Contains(out, "secret") || strings.Contains(out, "hunter2") {
 			t.Errorf("leak or missing redaction: %s", out)
 		}
+	}
+}
+
+func TestSplit(t *testing.T) {
+	a, b, c := &finding.Finding{EventID: "a"}, &finding.Finding{EventID: "b"}, &finding.Finding{EventID: "c"}
+	all := []*finding.Finding{a, b, c}
+	cases := []struct {
+		name        string
+		err         error
+		retry, dead int
+	}{
+		{"ok", nil, 0, 0},
+		{"transport", errors.New("eof"), 3, 0},
+		{"retry all", &RetryableError{}, 3, 0},
+		{"retry some", &RetryableError{Failed: []*finding.Finding{b}}, 1, 0},
+		{"permanent all", &PermanentError{}, 0, 3},
+		{"permanent some", &PermanentError{Failed: []*finding.Finding{c}}, 0, 1},
+		{"both", errors.Join(&PermanentError{Failed: []*finding.Finding{c}}, &RetryableError{}), 2, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, d := Split(all, tc.err)
+			if len(r) != tc.retry || len(d) != tc.dead {
+				t.Errorf("retry %d dead %d, want %d %d", len(r), len(d), tc.retry, tc.dead)
+			}
+		})
 	}
 }

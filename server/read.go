@@ -115,7 +115,7 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listFailed(w http.ResponseWriter, err error) {
-	if strings.Contains(err.Error(), "cursor") {
+	if errors.Is(err, store.ErrCursor) {
 		writeError(w, http.StatusBadRequest, "bad_request", "invalid cursor")
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -112,7 +113,17 @@ func (s *Server) instrument(route string, next http.Handler) http.Handler {
 		if sw.code == 0 {
 			sw.code = http.StatusOK
 		}
-		s.metrics.request(route, sw.code, time.Since(start))
+		d := time.Since(start)
+		s.metrics.request(route, sw.code, d)
+		// The path, never the query or headers: no credential reaches the log.
+		level := slog.LevelDebug
+		switch {
+		case sw.code >= 500:
+			level = slog.LevelWarn
+		case sw.code == http.StatusUnauthorized || sw.code == http.StatusForbidden:
+			level = slog.LevelInfo
+		}
+		s.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", sw.code, "ms", d.Milliseconds(), "remote", r.RemoteAddr)
 	})
 }
 

@@ -52,13 +52,13 @@ func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return c, fmt.Errorf("invalid cursor: %w", err)
+		return c, fmt.Errorf("invalid cursor: %w (%w)", err, ErrCursor)
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("invalid cursor: %w", err)
+		return c, fmt.Errorf("invalid cursor: %w (%w)", err, ErrCursor)
 	}
 	if c.ID == "" {
-		return c, fmt.Errorf("invalid cursor: no event id")
+		return c, fmt.Errorf("invalid cursor: no event id (%w)", ErrCursor)
 	}
 	return c, nil
 }

@@ -295,30 +295,11 @@ func (b *Batcher) deliver(batch []*finding.Finding) {
 		var perm *export.PermanentError
 		var retry *export.RetryableError
 		isPerm, isRetry := errors.As(err, &perm), errors.As(err, &retry)
-		var dead, next []*finding.Finding
-		switch {
-		case isPerm:
-			dead = perm.Failed
-			if len(dead) == 0 {
-				dead = pending
-			}
-			if isRetry {
-				next = retry.Failed
-				if len(next) == 0 {
-					next = without(pending, dead)
-				}
-			}
-		case isRetry:
-			next = retry.Failed
-			if len(next) == 0 {
-				next = pending
-			}
-		case ctx.Err() != nil:
+		if !isPerm && !isRetry && ctx.Err() != nil {
 			b.deadLetter(pending, fmt.Errorf("%w: %w", ctx.Err(), err))
 			return
-		default: // transport and unclassified errors: retry everything
-			next = pending
 		}
+		next, dead := export.Split(pending, err)
 		if len(dead) > 0 {
 			b.deadLetter(dead, err)
 		}
@@ -351,19 +332,4 @@ func (b *Batcher) deadLetter(fs []*finding.Finding, reason error) {
 	if b.cfg.DeadLetter != nil {
 		b.cfg.DeadLetter(fs, reason)
 	}
-}
-
-// without returns the findings of all that are not in drop (by pointer).
-func without(all, drop []*finding.Finding) []*finding.Finding {
-	skip := make(map[*finding.Finding]bool, len(drop))
-	for _, f := range drop {
-		skip[f] = true
-	}
-	var out []*finding.Finding
-	for _, f := range all {
-		if !skip[f] {
-			out = append(out, f)
-		}
-	}
-	return out
 }

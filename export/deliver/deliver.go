@@ -169,8 +169,8 @@ func (l *Loop) round(ctx context.Context, failures int) (int, error) {
 		// start claims these again (at least once, never lost).
 		return len(batch), nil
 	}
-	retry, dead := settle(batch, sendErr)
-	ok := without(batch, retry, dead)
+	retry, dead := export.Split(batch, sendErr)
+	ok := export.Without(batch, retry, dead)
 	// Settle in an order that never loses a finding if we die in between:
 	// the outbox entry goes only when it is acked or dead-lettered.
 	if len(ok) > 0 {
@@ -210,55 +210,6 @@ func (l *Loop) round(ctx context.Context, failures int) (int, error) {
 		}
 	}
 	return len(batch), nil
-}
-
-// settle splits a batch by the sink's answer into findings to retry and to
-// dead-letter; the rest were delivered.
-func settle(batch []*finding.Finding, err error) (retry, dead []*finding.Finding) {
-	if err == nil {
-		return nil, nil
-	}
-	var perm *export.PermanentError
-	var re *export.RetryableError
-	isPerm, isRetry := errors.As(err, &perm), errors.As(err, &re)
-	switch {
-	case isPerm:
-		dead = perm.Failed
-		if len(dead) == 0 {
-			dead = batch
-		}
-		if isRetry {
-			retry = re.Failed
-			if len(retry) == 0 {
-				retry = without(batch, dead)
-			}
-		}
-	case isRetry:
-		retry = re.Failed
-		if len(retry) == 0 {
-			retry = batch
-		}
-	default: // transport and unclassified errors: all again
-		retry = batch
-	}
-	return retry, dead
-}
-
-// without returns the findings of all whose ids are in none of drop.
-func without(all []*finding.Finding, drop ...[]*finding.Finding) []*finding.Finding {
-	skip := map[string]bool{}
-	for _, d := range drop {
-		for _, f := range d {
-			skip[f.EventID] = true
-		}
-	}
-	var out []*finding.Finding
-	for _, f := range all {
-		if !skip[f.EventID] {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 func ids(fs []*finding.Finding) []string {

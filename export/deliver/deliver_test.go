@@ -129,29 +129,3 @@ func TestLoopDeliversEveryFindingDespiteFaults(t *testing.T) {
 		t.Fatalf("dead letters %v, %v", dl, err)
 	}
 }
-
-func TestSettle(t *testing.T) {
-	a, b, c := &finding.Finding{EventID: "a"}, &finding.Finding{EventID: "b"}, &finding.Finding{EventID: "c"}
-	all := []*finding.Finding{a, b, c}
-	cases := []struct {
-		name        string
-		err         error
-		retry, dead int
-	}{
-		{"ok", nil, 0, 0},
-		{"transport", errors.New("eof"), 3, 0},
-		{"retry all", &export.RetryableError{}, 3, 0},
-		{"retry some", &export.RetryableError{Failed: []*finding.Finding{b}}, 1, 0},
-		{"permanent all", &export.PermanentError{}, 0, 3},
-		{"permanent some", &export.PermanentError{Failed: []*finding.Finding{c}}, 0, 1},
-		{"both", errors.Join(&export.PermanentError{Failed: []*finding.Finding{c}}, &export.RetryableError{}), 2, 1},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r, d := settle(all, tc.err)
-			if len(r) != tc.retry || len(d) != tc.dead {
-				t.Errorf("retry %d dead %d, want %d %d", len(r), len(d), tc.retry, tc.dead)
-			}
-		})
-	}
-}

@@ -18,6 +18,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -382,3 +383,37 @@ func check(t *testing.T, i int, st step, err error, batch []*finding.Finding) {
 		}
 	}
 }
+
+// Server is the httptest lifecycle the fakes share (elastictest,
+// splunktest embed it): a loopback server closed when the test ends, whose
+// Stopped channel cuts Fault delays short on Close.
+type Server struct {
+	// URL is the base URL, http://127.0.0.1:port.
+	URL  string
+	srv  *httptest.Server
+	stop chan struct{}
+	once sync.Once
+}
+
+// Serve starts h on a loopback server, closed when t's test ends.
+func Serve(t testing.TB, h http.Handler) *Server {
+	s := &Server{srv: httptest.NewServer(h), stop: make(chan struct{})}
+	s.URL = s.srv.URL
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close shuts the server down (cutting Fault delays short); calling it
+// again is harmless.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		close(s.stop)
+		s.srv.Close()
+	})
+}
+
+// Client returns an HTTP client for the server.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// Stopped is closed by Close.
+func (s *Server) Stopped() <-chan struct{} { return s.stop }

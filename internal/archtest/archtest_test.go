@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	"alert":             {"event", "sigma"},
 	"server":            {"*"},
 	"server/taxii":      {"attack", "finding", "export/stix", "store"},
-	"server/web":        {"finding", "store", "attack", "server/auth"},
+	"server/web":        {"finding", "store", "attack", "server/auth", "report/html"},
 	"internal/cli":      {"*"},
 	"cmd/ttpmap":        {"internal/cli"},
 }

@@ -192,8 +192,8 @@ func TestHeatLevel(t *testing.T) {
 		{0, 10, 0}, {1, 1, 6}, {1, 26, 1}, {26, 26, 6}, {5, 26, 3}, {100, 26, 6},
 	}
 	for _, tt := range tests {
-		if got := heatLevel(tt.n, tt.max); got != tt.want {
-			t.Errorf("heatLevel(%d, %d) = %d, want %d", tt.n, tt.max, got, tt.want)
+		if got := HeatLevel(tt.n, tt.max); got != tt.want {
+			t.Errorf("HeatLevel(%d, %d) = %d, want %d", tt.n, tt.max, got, tt.want)
 		}
 	}
 }

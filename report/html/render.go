@@ -168,7 +168,7 @@ func (wr *Writer) view() *pageView {
 	for _, n := range totals {
 		maxTotal = max(maxTotal, n)
 	}
-	level := func(n int) int { return heatLevel(n, maxTotal) }
+	level := func(n int) int { return HeatLevel(n, maxTotal) }
 
 	placed := map[string]bool{}
 	for _, t := range tactics {
@@ -301,9 +301,9 @@ func (wr *Writer) techView(ta *techAcc) *techView {
 	return tv
 }
 
-// heatLevel maps n to a colour class 0..6 on a log scale relative to max;
+// HeatLevel maps n to a colour class 0..6 on a log scale relative to max;
 // 0 only for no findings.
-func heatLevel(n, max int) int {
+func HeatLevel(n, max int) int {
 	if n <= 0 || max <= 0 {
 		return 0
 	}

@@ -2,11 +2,12 @@ package web
 
 import (
 	"cmp"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+
+	reporthtml "github.com/ttpmap/ttpmap/report/html"
 )
 
 // matrixView is the ATT&CK matrix heat map: tactics as columns, techniques
@@ -91,11 +92,11 @@ func (u *ui) matrixView(counts map[string]int, all bool) *matrixView {
 	cell := func(id string) cellView {
 		c := cellView{ID: id, Name: names[id], Count: own[id], Total: totals[id], Filter: cellURL(id)}
 		c.URL, _ = attackURL(id)
-		c.Level = heatLevel(c.Total, v.Max)
+		c.Level = reporthtml.HeatLevel(c.Total, v.Max)
 		for sub := range subs[id] {
 			sc := cellView{ID: sub, Name: names[sub], Count: own[sub], Total: own[sub], Filter: cellURL(sub)}
 			sc.URL, _ = attackURL(sub)
-			sc.Level = heatLevel(sc.Total, v.Max)
+			sc.Level = reporthtml.HeatLevel(sc.Total, v.Max)
 			c.Subs = append(c.Subs, sc)
 		}
 		slices.SortFunc(c.Subs, func(a, b cellView) int { return strings.Compare(a.ID, b.ID) })
@@ -143,17 +144,4 @@ func (u *ui) matrixView(counts map[string]int, all bool) *matrixView {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return v
-}
-
-// heatLevel maps n to a colour class 0..6 on a log scale relative to max;
-// 0 only for no findings.
-func heatLevel(n, max int) int {
-	if n <= 0 || max <= 0 {
-		return 0
-	}
-	if max == 1 {
-		return 6
-	}
-	l := 1 + int(math.Round(5*math.Log(float64(n))/math.Log(float64(max))))
-	return min(l, 6)
 }

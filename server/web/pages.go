@@ -279,7 +279,7 @@ func (u *ui) findings(w http.ResponseWriter, r *http.Request, s session) {
 	}
 	list, next, err := u.cfg.Store.List(r.Context(), sq)
 	if err != nil {
-		if sq.Cursor != "" && strings.Contains(err.Error(), "invalid cursor") {
+		if errors.Is(err, store.ErrCursor) {
 			v.Error = "The page link is not valid any more; start from the newest findings."
 			u.render(w, http.StatusBadRequest, "findings", &s, v)
 			return

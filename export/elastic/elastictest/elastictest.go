@@ -50,7 +50,6 @@ import (
 	"maps"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -97,8 +96,7 @@ func WithMaxContentLength(n int) Option { return func(s *Server) { s.maxBody = n
 // Server is a fake Elasticsearch. Its fields are set by New and must not
 // be changed; its methods are safe for concurrent use.
 type Server struct {
-	// URL is the base URL, http://127.0.0.1:port, for ELASTIC_URL.
-	URL string
+	*sinktest.Server // URL, Close, Client
 	// APIKey is the API key accepted ("" = none).
 	APIKey string
 	// Username and Password are the basic credentials accepted ("" = none).
@@ -106,9 +104,6 @@ type Server struct {
 	// Faults is consulted once per _bulk request.
 	Faults *sinktest.Faults
 
-	srv     *httptest.Server
-	stop    chan struct{}
-	once    sync.Once
 	noAuth  bool
 	maxBody int
 
@@ -133,7 +128,6 @@ func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{
 		APIKey:     DefaultAPIKey,
-		stop:       make(chan struct{}),
 		docs:       map[string]*doc{},
 		created:    map[string]int{},
 		overwrites: map[string]int{},
@@ -144,23 +138,9 @@ func New(t testing.TB, opts ...Option) *Server {
 	if s.Faults == nil {
 		s.Faults = &sinktest.Faults{}
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL
-	t.Cleanup(s.Close)
+	s.Server = sinktest.Serve(t, http.HandlerFunc(s.serve))
 	return s
 }
-
-// Close shuts the server down (cutting Fault delays short); New arranges
-// it at the end of the test, and calling it again is harmless.
-func (s *Server) Close() {
-	s.once.Do(func() {
-		close(s.stop)
-		s.srv.Close()
-	})
-}
-
-// Client returns an HTTP client for the server (httptest.Server.Client).
-func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // SetItemStatus replaces the per-item hook: for each index or create
 // action, fn(_id) returning a status other than 0 fails that item with
@@ -365,7 +345,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, pathIndex string) 
 	s.requests++
 	s.mu.Unlock()
 	fault, _ := s.Faults.Next()
-	if fault.Apply(w, s.stop, respond) {
+	if fault.Apply(w, s.Stopped(), respond) {
 		return
 	}
 	if s.maxBody > 0 && len(body) > s.maxBody {

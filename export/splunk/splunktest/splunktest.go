@@ -52,7 +52,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -123,16 +122,12 @@ type Event struct {
 // Server is a fake HEC. Its fields are set by New and must not be
 // changed; its methods are safe for concurrent use.
 type Server struct {
-	// URL is the base URL, http://127.0.0.1:port, for SPLUNK_URL.
-	URL string
+	*sinktest.Server // URL, Close, Client
 	// Token is the HEC token accepted.
 	Token string
 	// Faults is consulted once per event POST.
 	Faults *sinktest.Faults
 
-	srv      *httptest.Server
-	stop     chan struct{}
-	once     sync.Once
 	useAck   bool
 	ackAfter int
 	channel  string
@@ -161,7 +156,6 @@ func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{
 		Token:    DefaultToken,
-		stop:     make(chan struct{}),
 		healthy:  true,
 		stored:   map[string]int{},
 		channels: map[string]int{},
@@ -173,23 +167,9 @@ func New(t testing.TB, opts ...Option) *Server {
 	if s.Faults == nil {
 		s.Faults = &sinktest.Faults{}
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL
-	t.Cleanup(s.Close)
+	s.Server = sinktest.Serve(t, http.HandlerFunc(s.serve))
 	return s
 }
-
-// Close shuts the server down (cutting Fault delays short); New arranges
-// it at the end of the test, and calling it again is harmless.
-func (s *Server) Close() {
-	s.once.Do(func() {
-		close(s.stop)
-		s.srv.Close()
-	})
-}
-
-// Client returns an HTTP client for the server (httptest.Server.Client).
-func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // SetReject replaces the WithReject hook; nil removes it.
 func (s *Server) SetReject(fn func(eventID string) bool) {
@@ -353,7 +333,7 @@ func (s *Server) event(w http.ResponseWriter, ch string, body []byte) {
 	s.posts++
 	s.mu.Unlock()
 	fault, _ := s.Faults.Next()
-	if fault.Apply(w, s.stop, respond) {
+	if fault.Apply(w, s.Stopped(), respond) {
 		return
 	}
 	if s.maxBody > 0 && len(body) > s.maxBody {
