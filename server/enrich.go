@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ttpmap/ttpmap/alert"
 	"github.com/ttpmap/ttpmap/detect"
@@ -92,6 +93,7 @@ func (e *enricher) enrich(ctx context.Context, raw json.RawMessage) ([]*finding.
 		}
 	}
 
+	received := time.Now().UTC()
 	var out []*finding.Finding
 	for _, ev := range evs {
 		fs, err := e.match(ctx, ev)
@@ -101,6 +103,11 @@ func (e *enricher) enrich(ctx context.Context, raw json.RawMessage) ([]*finding.
 		for _, f := range fs {
 			if service != "" {
 				f.SourceService = service
+			}
+			if f.Timestamp.IsZero() {
+				// No time in the event: when we received it is the best
+				// we know (the id does not depend on it).
+				f.Timestamp = received
 			}
 			if generic {
 				applyAlert(f, inner)

@@ -136,13 +136,22 @@ func (m *metrics) write(w io.Writer, extra []gauge) {
 	counter("ttpmap_events_enriched_total", "Events received for enrichment.", m.enriched.Load())
 	counter("ttpmap_events_unmapped_total", "Enriched events no rule mapped to a technique.", m.unmapped.Load())
 	counter("ttpmap_rule_reloads_total", "Successful rule reloads.", m.reloads.Load())
-	seen := map[string]bool{}
+	// Samples of one metric stay together (the text format wants each
+	// metric's lines in one group).
+	var names []string
+	byName := map[string][]gauge{}
 	for _, g := range extra {
-		if !seen[g.name] {
-			seen[g.name] = true
-			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", g.name, g.help, g.name, g.kind)
+		if _, ok := byName[g.name]; !ok {
+			names = append(names, g.name)
 		}
-		fmt.Fprintf(w, "%s{%s} %g\n", g.name, g.labels, g.value)
+		byName[g.name] = append(byName[g.name], g)
+	}
+	for _, n := range names {
+		gs := byName[n]
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", n, gs[0].help, n, gs[0].kind)
+		for _, g := range gs {
+			fmt.Fprintf(w, "%s{%s} %g\n", g.name, g.labels, g.value)
+		}
 	}
 }
 

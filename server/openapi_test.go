@@ -14,8 +14,8 @@ import (
 	"github.com/ttpmap/ttpmap/finding"
 )
 
-// route is one handle("METHOD /path", guard, …) call of routes.go.
-type route struct {
+// docRoute is one handle("METHOD /path", guard, …) call of routes.go.
+type docRoute struct {
 	method, path, guard string
 }
 
@@ -24,15 +24,15 @@ var handleRE = regexp.MustCompile(`handle\("([A-Z]+) (/[^"]*)",\s*([A-Za-z_][A-Z
 
 // registeredRoutes reads routes.go as text, so that a route added there
 // without documentation fails the tests below.
-func registeredRoutes(t *testing.T) []route {
+func registeredRoutes(t *testing.T) []docRoute {
 	t.Helper()
 	src, err := os.ReadFile("routes.go")
 	if err != nil {
 		t.Fatalf("read routes.go: %v", err)
 	}
-	var out []route
+	var out []docRoute
 	for _, m := range handleRE.FindAllStringSubmatch(string(src), -1) {
-		out = append(out, route{method: m[1], path: m[2], guard: m[3]})
+		out = append(out, docRoute{method: m[1], path: m[2], guard: m[3]})
 	}
 	if len(out) < 10 {
 		t.Fatalf("found only %d handle(...) calls in routes.go; has the registration code changed shape?", len(out))
@@ -194,7 +194,7 @@ func TestOpenAPIPathParameters(t *testing.T) {
 			opLevel, _ := op["parameters"].([]any)
 			declared := map[string]bool{}
 			for _, prm := range append(slices.Clone(pathLevel), opLevel...) {
-				prm := resolve(t, doc, prm)
+				prm := resolveRef(t, doc, prm)
 				if prm["in"] == "path" && prm["required"] == true {
 					declared[prm["name"].(string)] = true
 				}
@@ -208,12 +208,12 @@ func TestOpenAPIPathParameters(t *testing.T) {
 	}
 }
 
-// resolve follows a $ref, if v is one.
-func resolve(t *testing.T, doc map[string]any, v any) map[string]any {
+// resolveRef follows a $ref, if v is one.
+func resolveRef(t *testing.T, doc map[string]any, v any) map[string]any {
 	t.Helper()
 	m, _ := v.(map[string]any)
 	if r, ok := m["$ref"].(string); ok {
-		target, err := pointer(doc, r)
+		target, err := jsonPointer(doc, r)
 		if err != nil {
 			t.Fatalf("%s: %v", r, err)
 		}
@@ -249,7 +249,7 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 	used := map[string]bool{}
 	for _, r := range refs {
 		used[r] = true
-		if _, err := pointer(doc, r); err != nil {
+		if _, err := jsonPointer(doc, r); err != nil {
 			t.Errorf("$ref %s: %v", r, err)
 		}
 	}
@@ -262,8 +262,8 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 	}
 }
 
-// pointer resolves a local JSON pointer reference ("#/a/b") in doc.
-func pointer(doc map[string]any, ref string) (any, error) {
+// jsonPointer resolves a local JSON pointer reference ("#/a/b") in doc.
+func jsonPointer(doc map[string]any, ref string) (any, error) {
 	rest, ok := strings.CutPrefix(ref, "#/")
 	if !ok {
 		return nil, fmt.Errorf("not a local reference")

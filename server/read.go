@@ -1,6 +1,7 @@
 package server
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -242,16 +243,36 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	dl, err := s.cfg.Store.DeadLetters(r.Context(), e.Name, limit)
+	dl, err := s.cfg.DeadLetters(r.Context(), e.Name, limit)
 	if err != nil {
 		s.log.Error("dead letters", "err", err)
 		writeError(w, http.StatusInternalServerError, "internal", "could not read dead letters")
 		return
 	}
-	if dl == nil {
-		dl = []store.DeadLetterEntry{}
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"exporter": e.Name, "dead_letters": dl})
+}
+
+// redrive queues an exporter's dead letters again (admin), e.g. after a
+// wrong SIEM credential was fixed: POST …/dead-letters/redrive?max=N.
+func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.exporter(w, r)
+	if !ok {
+		return
+	}
+	limit, err := intParam(r.URL.Query(), "max", 0, 0, 1_000_000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	n, err := s.cfg.Redrive(r.Context(), e.Name, limit)
+	if err != nil {
+		s.log.Error("redrive", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "could not re-queue the dead letters")
+		return
+	}
+	s.log.Info("dead letters re-queued", "exporter", e.Name, "count", n)
+	e.Loop.Notify()
+	writeJSON(w, http.StatusOK, map[string]any{"exporter": e.Name, "requeued": n})
 }
 
 // setExporter pauses or resumes an exporter: PUT {"enabled": false}.
@@ -340,8 +361,35 @@ func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "could not compute coverage")
 		return
 	}
-	writeJSON(w, http.StatusOK, doc)
+	// The document runs to megabytes; compress it for clients that accept it.
+	if !acceptsGzip(r) {
+		writeJSON(w, http.StatusOK, doc)
+		return
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Add("Vary", "Accept-Encoding")
+	zw := gzip.NewWriter(w)
+	writeJSON(zipWriter{w, zw}, http.StatusOK, doc)
+	zw.Close()
 }
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+// zipWriter writes the body through a gzip stream, headers to w.
+type zipWriter struct {
+	http.ResponseWriter
+	zw *gzip.Writer
+}
+
+func (z zipWriter) Write(b []byte) (int, error) { return z.zw.Write(b) }
 
 func (s *Server) reloadRules(w http.ResponseWriter, r *http.Request) {
 	n, skipped, err := s.Reload()

@@ -49,6 +49,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /api/scan/{id}", analyst, s.scanStatus)
 	handle("GET /api/siem/status", analyst, s.siemStatus)
 	handle("GET /api/siem/{exporter}/dead-letters", admin, s.deadLetters)
+	handle("POST /api/siem/{exporter}/dead-letters/redrive", admin, s.redrive)
 	handle("PUT /api/siem/{exporter}", admin, s.setExporter)
 	handle("GET /api/attack/techniques/{id}", analyst, s.technique)
 	handle("GET /api/coverage", analyst, s.coverage)

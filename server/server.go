@@ -52,6 +52,11 @@ type Config struct {
 	// Ready reports whether the external queue is reachable (nil: always).
 	Ready     func(ctx context.Context) error
 	Exporters []Exporter
+	// DeadLetters lists (a JSON array, never null) and Redrive re-queues
+	// an exporter's dead letters; nil: the Store's (set both when the
+	// outbox is elsewhere).
+	DeadLetters func(ctx context.Context, exporter string, limit int) (any, error)
+	Redrive     func(ctx context.Context, exporter string, max int) (int, error)
 
 	KB            *attack.KB
 	Rules         Rules
@@ -115,6 +120,18 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, outbox: cfg.Outbox, metrics: newMetrics(), started: time.Now()}
 	if s.outbox == nil {
 		s.outbox = cfg.Store
+	}
+	if s.cfg.DeadLetters == nil {
+		s.cfg.DeadLetters = func(ctx context.Context, exporter string, limit int) (any, error) {
+			dl, err := cfg.Store.DeadLetters(ctx, exporter, limit)
+			if dl == nil {
+				dl = []store.DeadLetterEntry{} // [] in JSON, not null
+			}
+			return dl, err
+		}
+	}
+	if s.cfg.Redrive == nil {
+		s.cfg.Redrive = cfg.Store.Redrive
 	}
 	rs, err := cfg.Rules()
 	if err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -236,6 +237,9 @@ func TestEnrichUnmappableIsStoredWithoutTechniques(t *testing.T) {
 	}
 	if !strings.Contains(string(body), `"technique_ids":[]`) {
 		t.Error(`technique_ids must be written as []`)
+	}
+	if ts := resp.EnrichedEvent.Timestamp; time.Since(ts) > time.Minute {
+		t.Errorf("an event without a time gets the receive time, not %v", ts)
 	}
 	if n, _ := h.srv.cfg.Store.Count(context.Background()); n != 1 {
 		t.Errorf("unmappable event not stored")
@@ -546,5 +550,76 @@ func TestUnknownAPIRouteIsJSON(t *testing.T) {
 	}
 	if code, _ := h.do("GET", "/api/events/enriched", h.analyst, "", nil); code != 200 {
 		t.Errorf("known route shadowed: %d", code)
+	}
+}
+
+// TestMetricsTextFormat checks the exposition: one HELP/TYPE per metric,
+// each metric's samples in one group right after its TYPE line.
+func TestMetricsTextFormat(t *testing.T) {
+	h := newHarness(t, nil)
+	h.postJSON("/api/events/enrich", h.analyst, sqliAlert)
+	h.do("GET", "/api/events/enriched", "", "", nil)
+	_, body := h.do("GET", "/metrics", h.analyst, "", nil)
+	typed := map[string]bool{}
+	current := ""
+	for _, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			current = strings.Fields(rest)[0]
+			if typed[current] {
+				t.Errorf("metric %s typed twice", current)
+			}
+			typed[current] = true
+			continue
+		}
+		if strings.HasPrefix(line, "# HELP ") {
+			continue
+		}
+		name := line[:strings.IndexAny(line, "{ ")]
+		base := name
+		for _, suf := range []string{"_bucket", "_sum", "_count"} {
+			if b, ok := strings.CutSuffix(name, suf); ok && typed[b] {
+				base = b
+			}
+		}
+		if base != current {
+			t.Errorf("sample %q outside its metric's group (current %s)", line, current)
+		}
+	}
+	for _, want := range []string{"ttpmap_http_requests_total", "ttpmap_export_queued", "ttpmap_findings_stored_total", "ttpmap_auth_refusals_total"} {
+		if !typed[want] {
+			t.Errorf("metric %s missing", want)
+		}
+	}
+}
+
+func TestCoverageIsGzippedOnRequest(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Coverage = func(ctx context.Context, rs []*sigma.Rule) (any, error) {
+			return map[string]any{"rules": len(rs), "padding": strings.Repeat("x", 10000)}, nil
+		}
+	})
+	req, _ := http.NewRequest("GET", h.url+"/api/coverage", nil)
+	req.Header.Set("Authorization", "Bearer "+h.analyst)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Rules int }
+	if err := json.NewDecoder(zr).Decode(&doc); err != nil || doc.Rules < 200 {
+		t.Errorf("coverage body: %+v, %v", doc, err)
+	}
+	// Without Accept-Encoding: plain JSON.
+	code, body := h.do("GET", "/api/coverage", h.analyst, "", nil)
+	if code != 200 || !strings.HasPrefix(string(body), `{"padding"`) {
+		t.Errorf("plain coverage: %d %.40s", code, body)
 	}
 }

@@ -149,10 +149,10 @@ func (s *Store) DeadLetter(ctx context.Context, exporter string, ids []string, r
 
 // DeadLetterEntry is one finding an exporter gave up on.
 type DeadLetterEntry struct {
-	EventID  string
-	Reason   string
-	Attempts int
-	FailedAt time.Time
+	EventID  string    `json:"event_id"`
+	Reason   string    `json:"reason"`
+	Attempts int       `json:"attempts"`
+	FailedAt time.Time `json:"failed_at"`
 }
 
 // DeadLetters returns up to limit (100 when ≤ 0) dead letters of the
@@ -181,6 +181,38 @@ func (s *Store) DeadLetters(ctx context.Context, exporter string, limit int) ([]
 		return nil, fmt.Errorf("dead letters %s: %w", exporter, err)
 	}
 	return out, nil
+}
+
+// Redrive queues up to max (all when ≤ 0) of the exporter's dead letters
+// again, oldest first, e.g. after a wrong credential was fixed, and returns
+// how many it moved.
+func (s *Store) Redrive(ctx context.Context, exporter string, max int) (int, error) {
+	if max <= 0 {
+		max = -1 // SQLite: no limit
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("redrive %s: begin: %w", exporter, err)
+	}
+	defer tx.Rollback()
+	now := s.now().UnixNano()
+	res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO outbox (exporter, event_id, enqueued_at)
+		SELECT exporter, event_id, ? FROM dead_letters WHERE exporter = ? ORDER BY failed_at, event_id LIMIT ?`, now, exporter, max)
+	if err != nil {
+		return 0, fmt.Errorf("redrive %s: %w", exporter, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("redrive %s: %w", exporter, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE exporter = ? AND event_id IN
+		(SELECT event_id FROM outbox WHERE exporter = ?)`, exporter, exporter); err != nil {
+		return 0, fmt.Errorf("redrive %s: %w", exporter, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("redrive %s: commit: %w", exporter, err)
+	}
+	return int(n), nil
 }
 
 // OutboxStats returns how many findings are queued for the exporter (due or

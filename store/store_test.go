@@ -393,6 +393,16 @@ func TestOutboxFlow(t *testing.T) {
 	}
 	stats("elastic", 0, 1)
 	claim("elastic", 10)
+	// Redrive: the dead letter is queued again and claimable.
+	if n, err := s.Redrive(ctx, "elastic", 0); err != nil || n != 1 {
+		t.Fatalf("redrive = %d, %v", n, err)
+	}
+	stats("elastic", 1, 0)
+	claim("elastic", 10, "ev-00002")
+	if err := s.Ack(ctx, "elastic", []string{"ev-00002"}); err != nil {
+		t.Fatal(err)
+	}
+	stats("elastic", 0, 0)
 	if n, _ := s.Count(ctx); n != 6 {
 		t.Errorf("Count = %d after export; findings must stay stored", n)
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ttpmap/ttpmap/export"
 	"github.com/ttpmap/ttpmap/finding"
@@ -180,7 +181,7 @@ func (l *Loop) round(ctx context.Context, failures int) (int, error) {
 		l.sent.Add(int64(len(ok)))
 	}
 	if len(dead) > 0 {
-		if err := l.outbox.DeadLetter(ctx, name, ids(dead), sendErr.Error()); err != nil {
+		if err := l.outbox.DeadLetter(ctx, name, ids(dead), reason(sendErr)); err != nil {
 			return len(batch), fmt.Errorf("dead-letter %d: %w", len(dead), err)
 		}
 		l.dead.Add(int64(len(dead)))
@@ -195,7 +196,7 @@ func (l *Loop) round(ctx context.Context, failures int) (int, error) {
 		if wait <= 0 {
 			wait = l.cfg.Backoff.Delay(failures, nil)
 		}
-		if err := l.outbox.Retry(ctx, name, ids(retry), wait, sendErr.Error()); err != nil {
+		if err := l.outbox.Retry(ctx, name, ids(retry), wait, reason(sendErr)); err != nil {
 			return len(batch), fmt.Errorf("retry %d: %w", len(retry), err)
 		}
 		l.retried.Add(int64(len(retry)))
@@ -218,4 +219,20 @@ func ids(fs []*finding.Finding) []string {
 		out[i] = f.EventID
 	}
 	return out
+}
+
+// maxReason bounds the error text kept per finding: a sink's error may list
+// every failed item of a batch, and each finding keeps its own copy.
+const maxReason = 512
+
+func reason(err error) string {
+	msg := err.Error()
+	if len(msg) <= maxReason {
+		return msg
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
 }

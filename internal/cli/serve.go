@@ -63,7 +63,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		"  TTPMAP_JWT_SECRET=$(cat secret) ttpmap serve --listen 127.0.0.1:8080 --db /var/lib/ttpmap/ttpmap.db\n"+
 			"  ELASTIC_URL=https://es:9200 ELASTIC_API_KEY=… SPLUNK_URL=https://splunk:8088 SPLUNK_TOKEN=… ttpmap serve\n"+
 			"  ttpmap serve --queue redis://redis:6379/0 --rules sigma/rules/windows   # several instances share the export work",
-		flagGroup{"Service", []string{"config", "listen", "db", "tls-cert", "tls-key", "queue", "scan-dir", "max-body", "max-batch"}},
+		flagGroup{"Service", []string{"config", "listen", "db", "tls-cert", "tls-key", "queue", "scan-dir", "max-body", "max-batch", "max-upload"}},
 		flagGroup{"Auth", []string{"jwt-public-keys", "jwt-issuer", "jwt-audience", "api-keys"}},
 		flagGroup{"Rules", []string{"rules", "no-builtin", "mapping", "reload-interval"}},
 		flagGroup{"Export", []string{"export-batch", "export-lease"}},
@@ -77,6 +77,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	scanDir := fs.String("scan-dir", "", "spool uploaded scan files in `DIR` (default: scans/ beside --db)")
 	maxBody := fs.Int64("max-body", server.DefaultMaxBody, "largest enrich request, in `BYTES`")
 	maxBatch := fs.Int("max-batch", server.DefaultMaxBatch, "most events in one batch request")
+	maxUpload := fs.Int64("max-upload", server.DefaultMaxUpload, "largest scan upload, in `BYTES`")
 	pubKeys := fs.String("jwt-public-keys", getenv("TTPMAP_JWT_PUBLIC_KEYS"), "accept RS256/ES256 tokens signed by the keys in `FILE` (PEM or JWKS)")
 	issuer := fs.String("jwt-issuer", getenv("TTPMAP_JWT_ISSUER"), "require this iss claim")
 	audience := fs.String("jwt-audience", getenv("TTPMAP_JWT_AUDIENCE"), "require this aud claim")
@@ -143,6 +144,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	var outbox queue.Outbox = st
 	var producer queue.Producer
 	var ready func(context.Context) error
+	var deadLetters func(context.Context, string, int) (any, error)
+	var redrive func(context.Context, string, int) (int, error)
 	if *queueURL != "" {
 		goredis.SetLogger(redisLogger{e.log})
 		q, err := redisq.New(ctx, *queueURL, redisq.Config{})
@@ -150,7 +153,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		defer q.Close()
-		outbox, producer, ready = q, q, q.Ready
+		outbox, producer, ready, redrive = q, q, q.Ready, q.Redrive
+		deadLetters = func(ctx context.Context, exporter string, limit int) (any, error) {
+			dl, err := q.DeadLetters(ctx, exporter, limit)
+			if dl == nil {
+				dl = []redisq.DeadLetter{}
+			}
+			return dl, err
+		}
 	}
 
 	var exporters []server.Exporter
@@ -201,6 +211,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	first := true
 	srv, err = server.New(server.Config{
 		Store: st, Outbox: outbox, Producer: producer, Ready: ready, Exporters: exporters,
+		DeadLetters: deadLetters, Redrive: redrive,
 		KB: kb,
 		Rules: func() ([]*sigma.Rule, error) {
 			if first {
@@ -224,7 +235,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		Verifier: verifier, Keys: keys,
 		TAXII:   taxiiHandler,
 		Web:     webHandler,
-		MaxBody: *maxBody, MaxBatch: *maxBatch, ScanDir: *scanDir,
+		MaxBody: *maxBody, MaxBatch: *maxBatch, MaxUpload: *maxUpload, ScanDir: *scanDir,
 		Logger: e.log, Version: Version,
 	})
 	if err != nil {

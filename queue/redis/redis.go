@@ -317,12 +317,26 @@ func (q *Queue) OutboxStats(ctx context.Context, exporter string) (queued, faile
 
 // DeadLetter is one finding an exporter gave up on.
 type DeadLetter struct {
-	EventID  string
-	Reason   string
-	Attempts int // failed deliveries, including the last one
-	FailedAt time.Time
-	Entry    string // stream entry ID it had
-	Finding  string // the queued finding as stored (JSON, unless it was malformed)
+	EventID  string    `json:"event_id"`
+	Reason   string    `json:"reason"`
+	Attempts int       `json:"attempts"` // failed deliveries, including the last one
+	FailedAt time.Time `json:"failed_at"`
+	Entry    string    `json:"-"` // stream entry ID it had
+	Finding  string    `json:"-"` // the queued finding as stored (JSON, unless it was malformed)
+}
+
+// Redrive queues up to max (all when ≤ 0) of the exporter's dead letters
+// again, oldest first, and returns how many it moved. Malformed ones stay.
+func (q *Queue) Redrive(ctx context.Context, exporter string, max int) (int, error) {
+	if err := checkExporter(exporter); err != nil {
+		return 0, fmt.Errorf("redrive: %w", err)
+	}
+	k := q.keys(exporter)
+	n, err := scriptRedrive.Run(ctx, q.rdb, []string{k.stream, k.dead, k.deadIndex, k.attempts}, max).Int()
+	if err != nil {
+		return 0, fmt.Errorf("redrive %s: %w", exporter, err)
+	}
+	return n, nil
 }
 
 // deadRecord is the JSON stored per dead letter (written by the Lua

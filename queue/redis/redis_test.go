@@ -395,6 +395,16 @@ func TestDeadLetter(t *testing.T) {
 	if more := mustClaim(t, q, "splunk", 10, time.Millisecond); len(more) != 0 {
 		t.Errorf("claimed %v after all settled", eventIDs(more))
 	}
+	// Redrive puts it back on the stream, claimable again.
+	if n, err := q.Redrive(ctx, "splunk", 0); err != nil || n != 1 {
+		t.Fatalf("redrive = %d, %v", n, err)
+	}
+	if s := getStats(t, q, "splunk"); s.queued != 1 || s.failed != 0 {
+		t.Errorf("after redrive: %+v, want 1 queued, 0 failed", s)
+	}
+	if again := mustClaim(t, q, "splunk", 10, time.Minute); len(again) != 1 || again[0].EventID != fs[1].EventID {
+		t.Errorf("claimed %v after redrive", eventIDs(again))
+	}
 }
 
 func TestMalformedEntriesDeadLettered(t *testing.T) {

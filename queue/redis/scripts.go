@@ -203,3 +203,27 @@ for _, c in ipairs(cs) do
 end
 return n
 `)
+
+// scriptRedrive puts dead letters back on the stream, oldest first, with
+// their finding as it was queued; malformed ones (no finding JSON) stay.
+// KEYS: stream, dead, deadIndex, attempts. ARGV: max (≤ 0: all).
+var scriptRedrive = goredis.NewScript(`
+local max = tonumber(ARGV[1])
+local stop = -1
+if max > 0 then stop = max - 1 end
+local ids = redis.call('ZRANGE', KEYS[3], 0, stop)
+local n = 0
+for _, id in ipairs(ids) do
+  local rec = redis.call('HGET', KEYS[2], id)
+  local ok, r = false, nil
+  if rec then ok, r = pcall(cjson.decode, rec) end
+  if ok and type(r) == 'table' and type(r.finding) == 'string' and string.sub(r.finding, 1, 1) == '{' then
+    redis.call('XADD', KEYS[1], '*', 'event_id', id, 'finding', r.finding)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    n = n + 1
+  end
+end
+return n
+`)
