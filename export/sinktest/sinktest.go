@@ -408,6 +408,9 @@ func Serve(t testing.TB, h http.Handler) *Server {
 func (s *Server) Close() {
 	s.once.Do(func() {
 		close(s.stop)
+		// Cut idle keep-alive connections first: Close would otherwise
+		// wait for them, and a fuzz worker must exit promptly.
+		s.srv.CloseClientConnections()
 		s.srv.Close()
 	})
 }
