@@ -140,8 +140,8 @@ func (s *Server) startScan(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if name == "" || name == "." || name == "/" {
-		name = "upload"
+	if name = filepath.Base(name); name == "." || name == ".." || name == string(filepath.Separator) {
+		name = "upload" // never a path out of the job's folder
 	}
 	id := newJobID()
 	dir := filepath.Join(s.scanDir(), id)

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"mime/multipart"
+	"net/url"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -466,6 +467,18 @@ func TestScanUploadJob(t *testing.T) {
 	}
 	if code != 202 || job.Status != "failed" || !strings.Contains(job.Error, "not a log format") {
 		t.Errorf("non-log upload: %d %+v", code, job)
+	}
+	// A name that tries to leave the job folder is replaced.
+	for _, name := range []string{"..", "../../etc/passwd", "/"} {
+		code, body := h.do("POST", "/api/scan?name="+url.QueryEscape(name), h.analyst, "application/octet-stream", bytes.NewReader(csv))
+		json.Unmarshal(body, &started)
+		if code != 202 {
+			t.Fatalf("upload named %q: %d %s", name, code, body)
+		}
+		job, _ := h.srv.jobs.snapshot(started.ID)
+		if strings.Contains(job.File, "..") || strings.Contains(job.File, "/") {
+			t.Errorf("upload named %q kept as %q", name, job.File)
+		}
 	}
 	if code, _ := h.do("GET", "/api/scan/nope", h.analyst, "", nil); code != 404 {
 		t.Errorf("unknown job: %d", code)
