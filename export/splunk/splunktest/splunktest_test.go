@@ -300,45 +300,6 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// TestRandomFaults checks that Random fails about the requested share of
-// 1,000 event POSTs, and that a seed reproduces the same decisions.
-func TestRandomFaults(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		rate float64
-		seed uint64
-	}{{0.1, 1}, {0.3, 42}, {0.5, 7}}
-	for _, tc := range tests {
-		var runs [2][]bool
-		for r := range runs {
-			s := splunktest.New(t)
-			s.Faults.Random(tc.rate, tc.seed, sinktest.Fault{Status: 503}, sinktest.Fault{Drop: true}, sinktest.Fault{Partial: 400})
-			failed := 0
-			for range 1000 {
-				a, err := send(t, s.Client(), s.URL, req{body: ev("a") + ev("b")})
-				bad := err != nil || a.status != 200
-				runs[r] = append(runs[r], bad)
-				if bad {
-					failed++
-				}
-			}
-			share := float64(failed) / 1000
-			if share < tc.rate-0.05 || share > tc.rate+0.05 {
-				t.Errorf("rate %.2f seed %d: %d of 1000 failed", tc.rate, tc.seed, failed)
-			}
-			if st := s.Faults.Stats(); st.Requests != 1000 || st.Injected != failed {
-				t.Errorf("rate %.2f: stats %+v, want 1000 requests, %d injected", tc.rate, st, failed)
-			}
-		}
-		for i := range runs[0] {
-			if runs[0][i] != runs[1][i] {
-				t.Errorf("rate %.2f seed %d: request %d differs between two runs", tc.rate, tc.seed, i)
-				break
-			}
-		}
-	}
-}
-
 // TestRandomFaultsConcurrent hammers the fake with acks on from several
 // goroutines (run with -race).
 func TestRandomFaultsConcurrent(t *testing.T) {
