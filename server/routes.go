@@ -157,12 +157,13 @@ func bodyError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 }
 
-// wantsJSON rejects bodies that say they are something else.
+// wantsJSON rejects bodies that say they are something else. curl -d's
+// default form type is let through: the body is parsed as JSON either way.
 func wantsJSON(r *http.Request) bool {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		return true
 	}
 	ct = strings.ToLower(strings.TrimSpace(strings.Split(ct, ";")[0]))
-	return ct == "application/json" || ct == "application/x-ndjson" || ct == "application/ndjson" || strings.HasSuffix(ct, "+json") || ct == "text/plain"
+	return ct == "application/json" || ct == "application/x-ndjson" || ct == "application/ndjson" || strings.HasSuffix(ct, "+json") || ct == "text/plain" || ct == "application/x-www-form-urlencoded"
 }
