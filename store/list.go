@@ -103,10 +103,7 @@ func (s *Store) List(ctx context.Context, q Query) (fs []*finding.Finding, next 
 		where = append(where, "host = ? COLLATE NOCASE")
 		args = append(args, q.Host)
 	}
-	query := "SELECT timestamp, event_id, json FROM findings"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
+	query := "SELECT timestamp, event_id, json FROM findings" + whereClause(where)
 	if q.Desc {
 		query += " ORDER BY timestamp DESC, event_id DESC"
 	} else {

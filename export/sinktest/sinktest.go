@@ -420,3 +420,27 @@ func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // Stopped is closed by Close.
 func (s *Server) Stopped() <-chan struct{} { return s.stop }
+
+// Answer is a fake's reply as its tests read it.
+type Answer struct {
+	Status int
+	Header http.Header
+	Body   map[string]any // the JSON body, nil when it is not a JSON object
+	Raw    string
+}
+
+// Do sends req with c and reads the whole reply.
+func Do(c *http.Client, req *http.Request) (Answer, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return Answer{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Answer{}, err
+	}
+	a := Answer{Status: resp.StatusCode, Header: resp.Header, Raw: string(b)}
+	_ = json.Unmarshal(b, &a.Body)
+	return a, nil
+}

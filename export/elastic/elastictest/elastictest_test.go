@@ -3,7 +3,6 @@ package elastictest_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -17,12 +16,7 @@ import (
 )
 
 // answer is a decoded reply of the fake.
-type answer struct {
-	status int
-	header http.Header
-	body   map[string]any
-	raw    string
-}
+type answer = sinktest.Answer
 
 // do sends one request; auth "" sends the default API key, "-" none.
 func do(t *testing.T, c *http.Client, method, url, ctype, auth, body string) (answer, error) {
@@ -41,18 +35,7 @@ func do(t *testing.T, c *http.Client, method, url, ctype, auth, body string) (an
 	default:
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return answer{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return answer{}, err
-	}
-	a := answer{status: resp.StatusCode, header: resp.Header, raw: string(b)}
-	_ = json.Unmarshal(b, &a.body)
-	return a, nil
+	return sinktest.Do(c, req)
 }
 
 func bulk(t *testing.T, s *elastictest.Server, body string) answer {
@@ -66,7 +49,7 @@ func bulk(t *testing.T, s *elastictest.Server, body string) answer {
 
 // itemStatuses returns "action:status" per item.
 func itemStatuses(a answer) []string {
-	items, _ := a.body["items"].([]any)
+	items, _ := a.Body["items"].([]any)
 	var out []string
 	for _, it := range items {
 		for op, v := range it.(map[string]any) {
@@ -156,22 +139,22 @@ func TestBulk(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if a.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", a.status, tc.status, a.raw)
+			if a.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", a.Status, tc.status, a.Raw)
 			}
-			if got := a.header.Get("X-Elastic-Product"); got != "Elasticsearch" {
+			if got := a.Header.Get("X-Elastic-Product"); got != "Elasticsearch" {
 				t.Errorf("X-Elastic-Product = %q", got)
 			}
 			if tc.status == 200 {
-				if a.body["errors"] != tc.errors {
-					t.Errorf("errors = %v, want %v", a.body["errors"], tc.errors)
+				if a.Body["errors"] != tc.errors {
+					t.Errorf("errors = %v, want %v", a.Body["errors"], tc.errors)
 				}
 				if got := itemStatuses(a); strings.Join(got, " ") != strings.Join(tc.items, " ") {
 					t.Errorf("items %v, want %v", got, tc.items)
 				}
 			}
 			if tc.errType != "" {
-				if got := a.body["error"].(map[string]any)["type"]; got != tc.errType {
+				if got := a.Body["error"].(map[string]any)["type"]; got != tc.errType {
 					t.Errorf("error type %v, want %s", got, tc.errType)
 				}
 			}
@@ -224,15 +207,15 @@ func TestAuth(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if a.status != tc.status {
-					t.Errorf("%s: status %d, want %d: %s", path, a.status, tc.status, a.raw)
+				if a.Status != tc.status {
+					t.Errorf("%s: status %d, want %d: %s", path, a.Status, tc.status, a.Raw)
 				}
-				if a.status == 401 {
-					if a.header.Values("WWW-Authenticate") == nil {
+				if a.Status == 401 {
+					if a.Header.Values("WWW-Authenticate") == nil {
 						t.Errorf("%s: 401 without WWW-Authenticate", path)
 					}
-					if a.body["error"].(map[string]any)["type"] != "security_exception" {
-						t.Errorf("%s: %s", path, a.raw)
+					if a.Body["error"].(map[string]any)["type"] != "security_exception" {
+						t.Errorf("%s: %s", path, a.Raw)
 					}
 				}
 			}
@@ -247,18 +230,18 @@ func TestClusterInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := a.body["version"].(map[string]any)
-	if a.status != 200 || a.body["tagline"] != "You Know, for Search" || !strings.HasPrefix(v["number"].(string), "8.") ||
-		a.header.Get("X-Elastic-Product") != "Elasticsearch" {
-		t.Errorf("GET / = %d %s", a.status, a.raw)
+	v, _ := a.Body["version"].(map[string]any)
+	if a.Status != 200 || a.Body["tagline"] != "You Know, for Search" || !strings.HasPrefix(v["number"].(string), "8.") ||
+		a.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+		t.Errorf("GET / = %d %s", a.Status, a.Raw)
 	}
 	for _, c := range []struct{ method, path string }{{http.MethodHead, "/"}, {http.MethodGet, "/_cluster/health"}} {
-		if a, err := do(t, s.Client(), c.method, s.URL+c.path, "", "", ""); err != nil || a.status != 200 {
-			t.Errorf("%s %s = %d %v", c.method, c.path, a.status, err)
+		if a, err := do(t, s.Client(), c.method, s.URL+c.path, "", "", ""); err != nil || a.Status != 200 {
+			t.Errorf("%s %s = %d %v", c.method, c.path, a.Status, err)
 		}
 	}
-	if a, _ := do(t, s.Client(), http.MethodGet, s.URL+"/_search", "", "", ""); a.status != 400 || !strings.Contains(a.raw, "no handler found") {
-		t.Errorf("GET /_search = %d %s", a.status, a.raw)
+	if a, _ := do(t, s.Client(), http.MethodGet, s.URL+"/_search", "", "", ""); a.Status != 400 || !strings.Contains(a.Raw, "no handler found") {
+		t.Errorf("GET /_search = %d %s", a.Status, a.Raw)
 	}
 	if s.Requests() != 0 {
 		t.Errorf("Requests = %d, want 0 (no _bulk)", s.Requests())
@@ -301,23 +284,23 @@ func TestFaults(t *testing.T) {
 				t.Fatalf("err = %v, want error %t", err, tc.wantErr)
 			}
 			if err == nil {
-				if a.status != tc.status {
-					t.Errorf("status %d, want %d: %s", a.status, tc.status, a.raw)
+				if a.Status != tc.status {
+					t.Errorf("status %d, want %d: %s", a.Status, tc.status, a.Raw)
 				}
-				if got := a.header.Get("Retry-After"); got != tc.retryAfter {
+				if got := a.Header.Get("Retry-After"); got != tc.retryAfter {
 					t.Errorf("Retry-After %q, want %q", got, tc.retryAfter)
 				}
 				if tc.items != nil {
 					if got := itemStatuses(a); strings.Join(got, " ") != strings.Join(tc.items, " ") {
 						t.Errorf("items %v, want %v", got, tc.items)
 					}
-					if want := len(tc.items) > 0 && tc.fault.Partial != 0; a.body["errors"] != want {
-						t.Errorf("errors = %v, want %v", a.body["errors"], want)
+					if want := len(tc.items) > 0 && tc.fault.Partial != 0; a.Body["errors"] != want {
+						t.Errorf("errors = %v, want %v", a.Body["errors"], want)
 					}
 				}
 				if tc.errType != "" {
-					if e, _ := a.body["error"].(map[string]any); e == nil || e["type"] != tc.errType {
-						t.Errorf("error %s, want type %s", a.raw, tc.errType)
+					if e, _ := a.Body["error"].(map[string]any); e == nil || e["type"] != tc.errType {
+						t.Errorf("error %s, want type %s", a.Raw, tc.errType)
 					}
 				}
 			}
@@ -342,12 +325,12 @@ func TestItemStatusHook(t *testing.T) {
 	})
 	a := bulk(t, s, fourDocs)
 	want := "index:201:created index:409:version_conflict_engine_exception index:201:created index:201:created"
-	if got := strings.Join(itemStatuses(a), " "); got != want || a.body["errors"] != true {
-		t.Errorf("items %s errors %v, want %s", got, a.body["errors"], want)
+	if got := strings.Join(itemStatuses(a), " "); got != want || a.Body["errors"] != true {
+		t.Errorf("items %s errors %v, want %s", got, a.Body["errors"], want)
 	}
 	s.SetItemStatus(nil)
-	if a := bulk(t, s, fourDocs); a.body["errors"] != false {
-		t.Errorf("after removing the hook: %s", a.raw)
+	if a := bulk(t, s, fourDocs); a.Body["errors"] != false {
+		t.Errorf("after removing the hook: %s", a.Raw)
 	}
 }
 
@@ -381,8 +364,8 @@ func TestDelay(t *testing.T) {
 		s.Faults.Push(sinktest.Fault{Delay: 150 * time.Millisecond})
 		start := time.Now()
 		a := bulk(t, s, fourDocs)
-		if d := time.Since(start); d < 150*time.Millisecond || a.status != 200 || len(s.Docs()) != 4 {
-			t.Errorf("took %s, status %d, %d docs; want ≥150ms, 200, 4", d, a.status, len(s.Docs()))
+		if d := time.Since(start); d < 150*time.Millisecond || a.Status != 200 || len(s.Docs()) != 4 {
+			t.Errorf("took %s, status %d, %d docs; want ≥150ms, 200, 4", d, a.Status, len(s.Docs()))
 		}
 	})
 	t.Run("slow then fault", func(t *testing.T) {
@@ -391,8 +374,8 @@ func TestDelay(t *testing.T) {
 		s.Faults.Push(sinktest.Fault{Delay: 100 * time.Millisecond, Status: 503})
 		start := time.Now()
 		a := bulk(t, s, fourDocs)
-		if d := time.Since(start); d < 100*time.Millisecond || a.status != 503 || len(s.Docs()) != 0 {
-			t.Errorf("took %s, status %d, %d docs; want ≥100ms, 503, 0", d, a.status, len(s.Docs()))
+		if d := time.Since(start); d < 100*time.Millisecond || a.Status != 503 || len(s.Docs()) != 0 {
+			t.Errorf("took %s, status %d, %d docs; want ≥100ms, 503, 0", d, a.Status, len(s.Docs()))
 		}
 	})
 	t.Run("client gives up, server still stores", func(t *testing.T) {
@@ -448,14 +431,14 @@ func FuzzBulk(f *testing.F) {
 		if err != nil {
 			t.Fatalf("no answer: %v", err)
 		}
-		switch a.status {
+		switch a.Status {
 		case 200:
-			if _, ok := a.body["items"].([]any); !ok {
-				t.Fatalf("200 without items: %s", a.raw)
+			if _, ok := a.Body["items"].([]any); !ok {
+				t.Fatalf("200 without items: %s", a.Raw)
 			}
 		case 400:
 		default:
-			t.Fatalf("status %d: %s", a.status, a.raw)
+			t.Fatalf("status %d: %s", a.Status, a.Raw)
 		}
 	})
 }

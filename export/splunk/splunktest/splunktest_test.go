@@ -3,7 +3,6 @@ package splunktest_test
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"io"
 	"maps"
 	"net/http"
@@ -22,12 +21,7 @@ const (
 )
 
 // answer is a decoded reply of the fake.
-type answer struct {
-	status int
-	header http.Header
-	body   map[string]any
-	raw    string
-}
+type answer = sinktest.Answer
 
 // req describes one request; Auth "" sends the default token, "-" none.
 type req struct {
@@ -65,18 +59,7 @@ func send(t *testing.T, c *http.Client, base string, r req) (answer, error) {
 	if r.gzip {
 		hr.Header.Set("Content-Encoding", "gzip")
 	}
-	resp, err := c.Do(hr)
-	if err != nil {
-		return answer{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return answer{}, err
-	}
-	a := answer{status: resp.StatusCode, header: resp.Header, raw: string(b)}
-	_ = json.Unmarshal(b, &a.body)
-	return a, nil
+	return sinktest.Do(c, hr)
 }
 
 func must(t *testing.T, s *splunktest.Server, r req) answer {
@@ -136,17 +119,17 @@ func TestEvent(t *testing.T) {
 			for _, r := range tc.reqs {
 				a = must(t, s, r)
 			}
-			if a.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", a.status, tc.status, a.raw)
+			if a.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", a.Status, tc.status, a.Raw)
 			}
-			if tc.status != 413 && a.body["code"] != tc.code {
-				t.Errorf("code %v, want %v: %s", a.body["code"], tc.code, a.raw)
+			if tc.status != 413 && a.Body["code"] != tc.code {
+				t.Errorf("code %v, want %v: %s", a.Body["code"], tc.code, a.Raw)
 			}
-			if a.body["invalid-event-number"] != tc.number {
-				t.Errorf("invalid-event-number %v, want %v", a.body["invalid-event-number"], tc.number)
+			if a.Body["invalid-event-number"] != tc.number {
+				t.Errorf("invalid-event-number %v, want %v", a.Body["invalid-event-number"], tc.number)
 			}
-			if a.body["ackId"] != tc.ackID {
-				t.Errorf("ackId %v, want %v", a.body["ackId"], tc.ackID)
+			if a.Body["ackId"] != tc.ackID {
+				t.Errorf("ackId %v, want %v", a.Body["ackId"], tc.ackID)
 			}
 			if got := s.Stored(); !maps.Equal(got, tc.stored) {
 				t.Errorf("stored %v, want %v", got, tc.stored)
@@ -183,26 +166,26 @@ func TestAck(t *testing.T) {
 	t.Run("disabled", func(t *testing.T) {
 		t.Parallel()
 		s := splunktest.New(t)
-		if a := ackQuery(t, s, chanA, "[0]"); a.status != 400 || a.body["code"] != 14.0 {
-			t.Errorf("ack = %d %s, want 400 code 14", a.status, a.raw)
+		if a := ackQuery(t, s, chanA, "[0]"); a.Status != 400 || a.Body["code"] != 14.0 {
+			t.Errorf("ack = %d %s, want 400 code 14", a.Status, a.Raw)
 		}
 	})
 	t.Run("after one poll, then forgotten", func(t *testing.T) {
 		t.Parallel()
 		s := splunktest.New(t, splunktest.WithAckAfter(1))
-		if a := must(t, s, req{channel: chanA, body: ev("a")}); a.body["ackId"] != 0.0 {
-			t.Fatalf("event = %s", a.raw)
+		if a := must(t, s, req{channel: chanA, body: ev("a")}); a.Body["ackId"] != 0.0 {
+			t.Fatalf("event = %s", a.Raw)
 		}
 		var got []string
 		for range 3 {
-			got = append(got, ackQuery(t, s, chanA, "[0,9]").raw)
+			got = append(got, ackQuery(t, s, chanA, "[0,9]").Raw)
 		}
 		want := []string{`{"acks":{"0":false,"9":false}}`, `{"acks":{"0":true,"9":false}}`, `{"acks":{"0":false,"9":false}}`}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("polls %v, want %v", got, want)
 		}
-		if a := ackQuery(t, s, chanB, "[0]"); a.raw != `{"acks":{"0":false}}` {
-			t.Errorf("other channel: %s", a.raw)
+		if a := ackQuery(t, s, chanB, "[0]"); a.Raw != `{"acks":{"0":false}}` {
+			t.Errorf("other channel: %s", a.Raw)
 		}
 		if s.AckPolls() != 4 {
 			t.Errorf("AckPolls = %d, want 4", s.AckPolls())
@@ -213,16 +196,16 @@ func TestAck(t *testing.T) {
 		s := splunktest.New(t, splunktest.WithAckAfter(-1))
 		must(t, s, req{channel: chanA, body: ev("a")})
 		for range 5 {
-			if a := ackQuery(t, s, chanA, "[0]"); a.raw != `{"acks":{"0":false}}` {
-				t.Fatalf("poll: %s", a.raw)
+			if a := ackQuery(t, s, chanA, "[0]"); a.Raw != `{"acks":{"0":false}}` {
+				t.Fatalf("poll: %s", a.Raw)
 			}
 		}
 	})
 	t.Run("bad query", func(t *testing.T) {
 		t.Parallel()
 		s := splunktest.New(t, splunktest.WithAck())
-		if a := ackQuery(t, s, chanA, `"x"`); a.status != 400 || a.body["code"] != 6.0 {
-			t.Errorf("ack = %d %s", a.status, a.raw)
+		if a := ackQuery(t, s, chanA, `"x"`); a.Status != 400 || a.Body["code"] != 6.0 {
+			t.Errorf("ack = %d %s", a.Status, a.Raw)
 		}
 	})
 }
@@ -283,10 +266,10 @@ func TestFaults(t *testing.T) {
 				t.Fatalf("err = %v, want error %t", err, tc.wantErr)
 			}
 			if err == nil {
-				if a.status != tc.status || a.body["text"] != tc.text || a.body["invalid-event-number"] != tc.number {
-					t.Errorf("answer %d %s, want %d %q number %v", a.status, a.raw, tc.status, tc.text, tc.number)
+				if a.Status != tc.status || a.Body["text"] != tc.text || a.Body["invalid-event-number"] != tc.number {
+					t.Errorf("answer %d %s, want %d %q number %v", a.Status, a.Raw, tc.status, tc.text, tc.number)
 				}
-				if got := a.header.Get("Retry-After"); got != tc.retryAfter {
+				if got := a.Header.Get("Retry-After"); got != tc.retryAfter {
 					t.Errorf("Retry-After %q, want %q", got, tc.retryAfter)
 				}
 			}
@@ -313,7 +296,7 @@ func TestRandomFaultsConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 25 {
 				a, err := send(t, s.Client(), s.URL, req{channel: chanA, body: ev(string(rune('a'+g)) + string(rune('a'+i)))})
-				if err == nil && a.status == 200 {
+				if err == nil && a.Status == 200 {
 					mu.Lock()
 					ok++
 					mu.Unlock()
@@ -326,8 +309,8 @@ func TestRandomFaultsConcurrent(t *testing.T) {
 	if st.Requests != 200 || len(s.Stored()) != ok || ok+st.Injected != 200 {
 		t.Errorf("stats %+v, %d stored, %d ok", st, len(s.Stored()), ok)
 	}
-	if a := ackQuery(t, s, chanA, "[0,199]"); !strings.Contains(a.raw, `"0":true`) {
-		t.Errorf("ack = %s", a.raw)
+	if a := ackQuery(t, s, chanA, "[0,199]"); !strings.Contains(a.Raw, `"0":true`) {
+		t.Errorf("ack = %s", a.Raw)
 	}
 }
 
@@ -339,8 +322,8 @@ func TestDelay(t *testing.T) {
 		s.Faults.Push(sinktest.Fault{Delay: 150 * time.Millisecond})
 		start := time.Now()
 		a := must(t, s, req{body: ev("a")})
-		if d := time.Since(start); d < 150*time.Millisecond || a.status != 200 || s.Stored()["a"] != 1 {
-			t.Errorf("took %s, status %d, stored %v", d, a.status, s.Stored())
+		if d := time.Since(start); d < 150*time.Millisecond || a.Status != 200 || s.Stored()["a"] != 1 {
+			t.Errorf("took %s, status %d, stored %v", d, a.Status, s.Stored())
 		}
 	})
 	t.Run("slow then busy", func(t *testing.T) {
@@ -349,8 +332,8 @@ func TestDelay(t *testing.T) {
 		s.Faults.Push(sinktest.Fault{Delay: 100 * time.Millisecond, Status: 503})
 		start := time.Now()
 		a := must(t, s, req{body: ev("a")})
-		if d := time.Since(start); d < 100*time.Millisecond || a.status != 503 || len(s.Stored()) != 0 {
-			t.Errorf("took %s, status %d, stored %v", d, a.status, s.Stored())
+		if d := time.Since(start); d < 100*time.Millisecond || a.Status != 503 || len(s.Stored()) != 0 {
+			t.Errorf("took %s, status %d, stored %v", d, a.Status, s.Stored())
 		}
 	})
 	t.Run("client gives up, server still indexes", func(t *testing.T) {
@@ -405,8 +388,8 @@ func FuzzEvent(f *testing.F) {
 		if err != nil {
 			t.Fatalf("no answer: %v", err)
 		}
-		if (a.status != 200 && a.status != 400) || a.body["text"] == nil {
-			t.Fatalf("status %d: %s", a.status, a.raw)
+		if (a.Status != 200 && a.Status != 400) || a.Body["text"] == nil {
+			t.Fatalf("status %d: %s", a.Status, a.Raw)
 		}
 	})
 }
