@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,19 +23,31 @@ import (
 	"github.com/ttpmap/ttpmap/pipeline"
 	"github.com/ttpmap/ttpmap/source"
 	"github.com/ttpmap/ttpmap/source/all"
+	"github.com/ttpmap/ttpmap/store"
 )
 
 // Scan job limits: jobs run one at a time (they use every core), a few
-// may wait, and the last keptJobs are remembered for GET /api/scan/{id}.
+// may wait, and the records of the last keptJobs stay in the store for
+// GET /api/scan/{id}.
 const (
 	maxWaitingJobs = 8
-	keptJobs       = 200
+	keptJobs       = 1000
 	jobStoreBatch  = 500
 	maxJobErrors   = 20
 )
 
-// Job is a scan of one uploaded file. Jobs live in memory: after a restart
-// their findings are still stored, only the job record is gone.
+// jobKind names scan job records in the store.
+const jobKind = "scan_job"
+
+// interrupted is the error of a job the server stopped before it ended.
+const interrupted = "interrupted: the server stopped before this scan finished (the findings stored until then are kept); upload the file again"
+
+// errBusy refuses a job when too many wait.
+var errBusy = errors.New("too many scan jobs waiting")
+
+// Job is a scan of one uploaded file. Its record is kept in the store at
+// each change of status, so it outlives a restart; while the job waits or
+// runs, the server also holds it in memory with its live counts.
 type Job struct {
 	ID         string         `json:"id"`
 	File       string         `json:"file"`
@@ -49,34 +64,45 @@ type Job struct {
 	Finished   *time.Time     `json:"finished,omitempty"`
 }
 
+func (j *Job) active() bool { return j.Status == "queued" || j.Status == "running" }
+
+// clone copies j deeply, so the copy can be read while j changes.
+func (j *Job) clone() Job {
+	c := *j
+	c.Techniques = maps.Clone(j.Techniques)
+	c.EventIDs = slices.Clone(j.EventIDs)
+	c.ErrorList = slices.Clone(j.ErrorList)
+	return c
+}
+
 type jobs struct {
 	s    *Server
 	sem  chan struct{} // one running job
 	mu   sync.Mutex
-	byID map[string]*Job
-	ids  []string // creation order, for eviction
+	live map[string]*Job // jobs not yet saved as ended
 	wg   sync.WaitGroup
 }
 
 func newJobs(s *Server) *jobs {
-	return &jobs{s: s, sem: make(chan struct{}, 1), byID: map[string]*Job{}}
+	return &jobs{s: s, sem: make(chan struct{}, 1), live: map[string]*Job{}}
 }
 
-func (j *jobs) snapshot(id string) (Job, bool) {
+// snapshot returns the job: the live one while it waits or runs, else its
+// stored record.
+func (j *jobs) snapshot(ctx context.Context, id string) (Job, bool, error) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	job, ok := j.byID[id]
-	if !ok {
-		return Job{}, false
+	if job, ok := j.live[id]; ok {
+		c := job.clone()
+		j.mu.Unlock()
+		return c, true, nil
 	}
-	c := *job
-	c.Techniques = make(map[string]int, len(job.Techniques))
-	for k, v := range job.Techniques {
-		c.Techniques[k] = v
+	j.mu.Unlock()
+	var job Job
+	err := j.s.cfg.Store.GetRecord(ctx, jobKind, id, &job)
+	if errors.Is(err, store.ErrNoRecord) {
+		return Job{}, false, nil
 	}
-	c.EventIDs = append([]string(nil), job.EventIDs...)
-	c.ErrorList = append([]string(nil), job.ErrorList...)
-	return c, true
+	return job, err == nil, err
 }
 
 func (j *jobs) update(job *Job, fn func(*Job)) {
@@ -85,30 +111,73 @@ func (j *jobs) update(job *Job, fn func(*Job)) {
 	j.mu.Unlock()
 }
 
-// add registers a job, evicting the oldest finished ones past keptJobs. It
-// refuses when too many jobs wait.
+// save stores the job's record; once an ended job is saved, the store
+// answers for it.
+func (j *jobs) save(job *Job) error {
+	j.mu.Lock()
+	c := job.clone()
+	j.mu.Unlock()
+	// Saved even while the server stops, so the record says why it ended.
+	if err := j.s.cfg.Store.PutRecord(context.WithoutCancel(j.s.runCtx), jobKind, c.ID, c, keptJobs); err != nil {
+		return fmt.Errorf("save scan job %s: %w", c.ID, err)
+	}
+	if !c.active() {
+		j.mu.Lock()
+		delete(j.live, c.ID)
+		j.mu.Unlock()
+	}
+	return nil
+}
+
+// add registers and saves a queued job, or refuses it with errBusy when
+// too many wait.
 func (j *jobs) add(job *Job) error {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	waiting := 0
-	for _, id := range j.ids {
-		if st := j.byID[id].Status; st == "queued" || st == "running" {
+	for _, l := range j.live {
+		if l.active() {
 			waiting++
 		}
 	}
 	if waiting > maxWaitingJobs {
-		return errors.New("too many scan jobs waiting")
+		j.mu.Unlock()
+		return errBusy
 	}
-	for len(j.ids) >= keptJobs {
-		old := j.byID[j.ids[0]]
-		if old.Status == "queued" || old.Status == "running" {
-			break
+	j.live[job.ID] = job
+	j.mu.Unlock()
+	if err := j.save(job); err != nil {
+		j.mu.Lock()
+		delete(j.live, job.ID)
+		j.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// recover marks the jobs a stopped server left queued or running as
+// failed, and removes their uploads.
+func (j *jobs) recover(ctx context.Context) error {
+	raws, err := j.s.cfg.Store.Records(ctx, jobKind)
+	if err != nil {
+		return fmt.Errorf("recover scan jobs: %w", err)
+	}
+	now := time.Now().UTC()
+	for _, raw := range raws {
+		var job Job
+		if err := json.Unmarshal(raw, &job); err != nil {
+			return fmt.Errorf("recover scan jobs: %w", err)
 		}
-		delete(j.byID, j.ids[0])
-		j.ids = j.ids[1:]
+		if !job.active() {
+			continue
+		}
+		job.Status, job.Error, job.Finished = "failed", interrupted, &now
+		if err := j.s.cfg.Store.PutRecord(ctx, jobKind, job.ID, job, keptJobs); err != nil {
+			return fmt.Errorf("recover scan job %s: %w", job.ID, err)
+		}
+		if validJobID(job.ID) {
+			os.RemoveAll(filepath.Join(j.s.scanDir(), job.ID))
+		}
 	}
-	j.byID[job.ID] = job
-	j.ids = append(j.ids, job.ID)
 	return nil
 }
 
@@ -165,8 +234,13 @@ func (s *Server) startScan(w http.ResponseWriter, r *http.Request) {
 	job := &Job{ID: id, File: name, Size: size, Status: "queued", Techniques: map[string]int{}, Created: time.Now().UTC()}
 	if err := s.jobs.add(job); err != nil {
 		os.RemoveAll(dir)
-		w.Header().Set("Retry-After", "30")
-		writeError(w, http.StatusServiceUnavailable, "busy", err.Error())
+		if errors.Is(err, errBusy) {
+			w.Header().Set("Retry-After", "30")
+			writeError(w, http.StatusServiceUnavailable, "busy", err.Error())
+			return
+		}
+		s.log.Error("scan upload", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "could not record the scan job")
 		return
 	}
 	s.jobs.wg.Add(1)
@@ -204,6 +278,13 @@ func newJobID() string {
 	return hex.EncodeToString(b)
 }
 
+// validJobID tells whether id is one newJobID could return, so that it is
+// safe in a path.
+func validJobID(id string) bool {
+	b, err := hex.DecodeString(id)
+	return err == nil && len(b) == 12 && hex.EncodeToString(b) == id
+}
+
 // runJob scans one file with a fresh engine over the current rules (its
 // own correlation windows) and stores the findings in batches.
 func (s *Server) runJob(job *Job, path string) {
@@ -216,6 +297,9 @@ func (s *Server) runJob(job *Job, path string) {
 		return
 	}
 	s.jobs.update(job, func(j *Job) { j.Status = "running" })
+	if err := s.jobs.save(job); err != nil {
+		s.log.Error("scan job", "job", job.ID, "err", err)
+	}
 	engine, _, err := detect.New(*s.rules.Load(), s.cfg.EngineOptions)
 	if err != nil {
 		s.finishJob(job, err)
@@ -276,21 +360,33 @@ func (s *Server) runJob(job *Job, path string) {
 
 func (s *Server) finishJob(job *Job, err error) {
 	now := time.Now().UTC()
+	stopped := errors.Is(err, context.Canceled) && s.runCtx.Err() != nil
 	s.jobs.update(job, func(j *Job) {
 		j.Finished = &now
 		j.Status = "done"
-		if err != nil {
-			j.Status = "failed"
-			j.Error = err.Error()
+		switch {
+		case stopped:
+			j.Status, j.Error = "failed", interrupted
+		case err != nil:
+			j.Status, j.Error = "failed", err.Error()
 		}
 	})
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err != nil && !stopped {
 		s.log.Warn("scan job failed", "job", job.ID, "err", err)
+	}
+	if err := s.jobs.save(job); err != nil {
+		// The job stays in memory, so this server still answers for it.
+		s.log.Error("scan job", "job", job.ID, "err", err)
 	}
 }
 
 func (s *Server) scanStatus(w http.ResponseWriter, r *http.Request) {
-	job, ok := s.jobs.snapshot(r.PathValue("id"))
+	job, ok, err := s.jobs.snapshot(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.log.Error("scan status", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "could not read the scan job")
+		return
+	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "not_found", "no scan job with this id")
 		return

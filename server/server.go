@@ -149,9 +149,13 @@ func New(cfg Config) (*Server, error) {
 	if err := s.enricher.setRules(rs); err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	s.jobs = newJobs(s)
-	s.handler = s.routes()
 	s.runCtx, s.stop = context.WithCancel(context.Background())
+	s.jobs = newJobs(s)
+	if err := s.jobs.recover(s.runCtx); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s.handler = s.routes()
 	for _, e := range cfg.Exporters {
 		s.loops.Add(1)
 		go func() {

@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -437,18 +439,7 @@ func TestScanUploadJob(t *testing.T) {
 	}
 	var started struct{ ID string }
 	json.Unmarshal(body, &started)
-	var job Job
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, body = h.do("GET", "/api/scan/"+started.ID, h.analyst, "", nil)
-		if err := json.Unmarshal(body, &job); err != nil {
-			t.Fatal(err)
-		}
-		if job.Status == "done" || job.Status == "failed" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	job := h.waitJob(started.ID)
 	if job.Status != "done" || job.Records != 34 || job.Findings < 30 || job.Techniques["T1110.001"] == 0 {
 		t.Fatalf("job: %+v", job)
 	}
@@ -458,13 +449,7 @@ func TestScanUploadJob(t *testing.T) {
 	// A file that is no log fails with a clear reason.
 	code, body = h.do("POST", "/api/scan?name=notes.txt", h.analyst, "application/octet-stream", strings.NewReader("just some notes\n"))
 	json.Unmarshal(body, &started)
-	for deadline = time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		_, body = h.do("GET", "/api/scan/"+started.ID, h.analyst, "", nil)
-		json.Unmarshal(body, &job)
-		if job.Status == "failed" || job.Status == "done" {
-			break
-		}
-	}
+	job = h.waitJob(started.ID)
 	if code != 202 || job.Status != "failed" || !strings.Contains(job.Error, "not a log format") {
 		t.Errorf("non-log upload: %d %+v", code, job)
 	}
@@ -475,13 +460,82 @@ func TestScanUploadJob(t *testing.T) {
 		if code != 202 {
 			t.Fatalf("upload named %q: %d %s", name, code, body)
 		}
-		job, _ := h.srv.jobs.snapshot(started.ID)
+		job, _, _ := h.srv.jobs.snapshot(context.Background(), started.ID)
 		if strings.Contains(job.File, "..") || strings.Contains(job.File, "/") {
 			t.Errorf("upload named %q kept as %q", name, job.File)
 		}
 	}
 	if code, _ := h.do("GET", "/api/scan/nope", h.analyst, "", nil); code != 404 {
 		t.Errorf("unknown job: %d", code)
+	}
+}
+
+// waitJob polls GET /api/scan/{id} until the job has ended (30 s at most).
+func (h *harness) waitJob(id string) Job {
+	h.t.Helper()
+	var job Job
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, body := h.do("GET", "/api/scan/"+id, h.analyst, "", nil)
+		if code != http.StatusOK {
+			h.t.Fatalf("scan job %s: %d %s", id, code, body)
+		}
+		job = Job{}
+		if err := json.Unmarshal(body, &job); err != nil {
+			h.t.Fatal(err)
+		}
+		if !job.active() || time.Now().After(deadline) {
+			return job
+		}
+	}
+}
+
+// TestScanJobsOutliveRestart: a finished job's record is read from the
+// store by the next server; a job the last server left running is marked
+// interrupted and its upload removed.
+func TestScanJobsOutliveRestart(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "ttpmap.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	scanDir := t.TempDir()
+	sameStore := func(c *Config) { c.Store, c.Exporters, c.ScanDir = st, nil, scanDir }
+	csv, err := os.ReadFile(filepath.Join("..", "testdata", "attack-story.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1 := newHarness(t, sameStore)
+	code, body := h1.do("POST", "/api/scan?name=attack-story.csv", h1.analyst, "text/csv", bytes.NewReader(csv))
+	var started struct{ ID string }
+	if err := json.Unmarshal(body, &started); err != nil || code != 202 {
+		t.Fatalf("scan: %d %s", code, body)
+	}
+	done := h1.waitJob(started.ID)
+	if done.Status != "done" || done.Findings == 0 {
+		t.Fatalf("job: %+v", done)
+	}
+	// What a killed server leaves: a running job's record and its upload.
+	killed := Job{ID: newJobID(), File: "big.evtx", Status: "running", Created: time.Now().UTC()}
+	if err := st.PutRecord(context.Background(), jobKind, killed.ID, killed, keptJobs); err != nil {
+		t.Fatal(err)
+	}
+	upload := filepath.Join(scanDir, killed.ID)
+	if err := os.MkdirAll(upload, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h1.srv.Close()
+
+	h2 := newHarness(t, sameStore)
+	again := h2.waitJob(started.ID)
+	if again.Status != "done" || again.Findings != done.Findings || again.Records != done.Records ||
+		!maps.Equal(again.Techniques, done.Techniques) || len(again.EventIDs) != len(done.EventIDs) {
+		t.Errorf("after restart: %+v\nbefore: %+v", again, done)
+	}
+	if got := h2.waitJob(killed.ID); got.Status != "failed" || !strings.HasPrefix(got.Error, "interrupted") || got.Finished == nil {
+		t.Errorf("job left running: %+v", got)
+	}
+	if _, err := os.Stat(upload); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("upload of the interrupted job: %v", err)
 	}
 }
 

@@ -136,6 +136,17 @@ var migrations = []string{
 		UNIQUE (collection, id, modified)
 	);
 	CREATE INDEX IF NOT EXISTS taxii_objects_added ON taxii_objects (collection, added_at, seq);`,
+	// 3: small records the service keeps across restarts (scan jobs,
+	// TAXII status resources).
+	`CREATE TABLE records (
+		kind       TEXT NOT NULL,
+		id         TEXT NOT NULL,
+		json       BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (kind, id)
+	);
+	CREATE INDEX records_created ON records (kind, created_at, id);`,
 }
 
 // migrate creates schema_version and applies the migrations not yet applied,

@@ -183,7 +183,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 
 	var srv *server.Server
 	taxiiHandler, err := taxii.New(taxii.Config{
-		Findings: st, Objects: st, KB: kb,
+		Findings: st, Objects: st, Statuses: st, KB: kb,
 		Enrich:  func(ctx context.Context, text string) ([]string, float64) { return srv.EnrichText(ctx, text) },
 		OnError: func(r *http.Request, err error) { e.log.Error("taxii", "path", r.URL.Path, "err", err) },
 	})

@@ -108,7 +108,11 @@ func (h *handler) postObjects(w http.ResponseWriter, r *http.Request) {
 	for _, d := range ok {
 		st.succeed(d)
 	}
-	h.statuses.add(st)
+	if err := h.cfg.Statuses.PutRecord(r.Context(), statusKind, st.ID, st, h.cfg.MaxStatuses); err != nil && h.cfg.OnError != nil {
+		// The objects are stored and the reply carries the status; only a
+		// later GET of it will miss.
+		h.cfg.OnError(r, fmt.Errorf("taxii: keep status %s: %w", st.ID, err))
+	}
 	writeJSON(w, http.StatusAccepted, st)
 }
 

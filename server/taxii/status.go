@@ -2,9 +2,11 @@ package taxii
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
-	"sync"
+
+	"github.com/ttpmap/ttpmap/store"
 )
 
 // maxDetails caps the successes and the failures listed in one status;
@@ -46,40 +48,8 @@ func (s *statusResource) fail(d statusDetail) {
 	}
 }
 
-// statuses keeps the last n status resources in memory: POSTs complete
-// before they are answered, so a status only repeats the reply.
-type statuses struct {
-	mu    sync.Mutex
-	n     int
-	byID  map[string]*statusResource
-	order []string // ring of ids, oldest at next
-	next  int
-}
-
-func newStatuses(n int) *statuses {
-	return &statuses{n: n, byID: make(map[string]*statusResource, n)}
-}
-
-// add keeps s, dropping the oldest status when full.
-func (st *statuses) add(s *statusResource) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if len(st.order) < st.n {
-		st.order = append(st.order, s.ID)
-	} else {
-		delete(st.byID, st.order[st.next])
-		st.order[st.next] = s.ID
-		st.next = (st.next + 1) % st.n
-	}
-	st.byID[s.ID] = s
-}
-
-func (st *statuses) get(id string) (*statusResource, bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, ok := st.byID[id]
-	return s, ok
-}
+// statusKind names status resources in the Statuses store.
+const statusKind = "taxii_status"
 
 // newStatusID returns a random (version 4) UUID.
 func newStatusID() string {
@@ -91,10 +61,15 @@ func newStatusID() string {
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	s, ok := h.statuses.get(r.PathValue("sid"))
-	if !ok {
+	var s statusResource
+	err := h.cfg.Statuses.GetRecord(r.Context(), statusKind, r.PathValue("sid"), &s)
+	if errors.Is(err, store.ErrNoRecord) {
 		writeError(w, http.StatusNotFound, "status not found",
 			fmt.Sprintf("no status %q (only the last %d are kept)", r.PathValue("sid"), h.cfg.MaxStatuses))
+		return
+	}
+	if err != nil {
+		h.internal(w, r, fmt.Errorf("taxii: get status: %w", err))
 		return
 	}
 	writeJSON(w, http.StatusOK, s)

@@ -15,9 +15,10 @@
 //     mitre-attack external references.
 //
 // Authentication is the caller's job: the server wraps the handler, and
-// Config.CanWrite tells it who may POST. Status resources of POSTs are kept
-// in memory only (the last Config.MaxStatuses), since every POST is
-// processed before it is answered and the status is returned in the reply.
+// Config.CanWrite tells it who may POST. Every POST is processed before it
+// is answered and its status resource is in the reply; the last
+// Config.MaxStatuses are also kept in the Statuses store, so a client can
+// fetch one again after a restart.
 package taxii
 
 import (
@@ -66,14 +67,22 @@ type Objects interface {
 	ListObjects(ctx context.Context, q store.ObjectQuery) ([]store.SharedObject, string, error)
 }
 
+// Records keeps status resources; *store.Store implements it.
+type Records interface {
+	PutRecord(ctx context.Context, kind, id string, v any, keep int) error
+	GetRecord(ctx context.Context, kind, id string, v any) error
+}
+
 // EnrichFunc maps free text (an indicator's name, description and
 // pattern) to ATT&CK technique ids and a confidence in 0.0–1.0.
 type EnrichFunc func(ctx context.Context, text string) (techniqueIDs []string, confidence float64)
 
-// Config configures the handler. Findings and Objects are required.
+// Config configures the handler. Findings, Objects and Statuses are
+// required.
 type Config struct {
 	Findings Findings
 	Objects  Objects
+	Statuses Records
 	// KB names techniques and gives their URLs; nil loads the embedded
 	// knowledge base.
 	KB *attack.KB
@@ -108,9 +117,8 @@ type Config struct {
 
 // handler serves the TAXII routes.
 type handler struct {
-	cfg      Config
-	mux      *http.ServeMux
-	statuses *statuses
+	cfg Config
+	mux *http.ServeMux
 }
 
 // New returns the TAXII 2.1 handler for cfg, serving the routes under
@@ -122,6 +130,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Objects == nil {
 		errs = append(errs, errors.New("no objects store"))
+	}
+	if cfg.Statuses == nil {
+		errs = append(errs, errors.New("no status store"))
 	}
 	if cfg.MaxBody < 0 || cfg.MaxStatuses < 0 {
 		errs = append(errs, errors.New("negative MaxBody or MaxStatuses"))
@@ -156,7 +167,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &handler{cfg: cfg, mux: http.NewServeMux(), statuses: newStatuses(cfg.MaxStatuses)}
+	h := &handler{cfg: cfg, mux: http.NewServeMux()}
 	p := cfg.Prefix
 	col := p + "/api/collections/{id}"
 	routes := map[string]http.HandlerFunc{

@@ -84,7 +84,7 @@ func newEnv(t *testing.T, n int, edit func(*Config)) *env {
 		time.Sleep(3 * time.Millisecond)
 	}
 	cfg := Config{
-		Findings: s, Objects: s, KB: testKB(t),
+		Findings: s, Objects: s, Statuses: s, KB: testKB(t),
 		Enrich: func(_ context.Context, text string) ([]string, float64) {
 			e.mu.Lock()
 			e.enriched = append(e.enriched, text)
@@ -486,13 +486,21 @@ func TestPostShared(t *testing.T) {
 
 func TestStatusesBounded(t *testing.T) {
 	t.Parallel()
-	st := newStatuses(2)
-	for i := range 5 {
-		st.add(&statusResource{ID: fmt.Sprint(i)})
+	e := newEnv(t, 0, func(c *Config) { c.MaxStatuses = 2 })
+	objects := "/taxii2/api/collections/ttpmap-shared/objects/"
+	var ids []string
+	for i := range 4 {
+		ts := fmt.Sprintf("2026-01-0%dT00:00:00.000Z", i+1)
+		st := decode[statusResource](t, e.do(t, "POST", objects, `{"objects":[`+indicator("7f3c1b1e-0000-4000-8000-00000000000"+fmt.Sprint(i), ts, "")+`]}`), http.StatusAccepted)
+		if st.SuccessCount != 1 {
+			t.Fatalf("post %d: %+v", i, st)
+		}
+		ids = append(ids, st.ID)
 	}
-	for i := range 5 {
-		if _, ok := st.get(fmt.Sprint(i)); ok != (i >= 3) {
-			t.Errorf("status %d kept = %v", i, ok)
+	for i, id := range ids {
+		w := e.do(t, "GET", "/taxii2/api/status/"+id+"/", "")
+		if want := map[bool]int{true: 200, false: 404}[i >= 2]; w.Code != want {
+			t.Errorf("status %d of 4 (keep 2): %d, want %d", i, w.Code, want)
 		}
 	}
 	if a, b := newStatusID(), newStatusID(); a == b || !validUUID(a) || a[14] != '4' {
