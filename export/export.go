@@ -151,16 +151,26 @@ func Without(all []*finding.Finding, drop ...[]*finding.Finding) []*finding.Find
 	return out
 }
 
+// ErrCredentials is wrapped by a sink's error when the peer refused its
+// credentials (401, 403): the fault is the configuration, not the
+// findings, so the durable export loop keeps them queued instead of
+// dead-lettering them.
+var ErrCredentials = errors.New("the peer refused the credentials")
+
 // ClassifyHTTP turns a response status into nil (2xx), a *RetryableError
 // (408, 429, 5xx; Retry-After honoured) or a *PermanentError (anything
-// else), with failed as the findings concerned. It reads neither the body
-// nor closes it: the caller drains and closes resp.Body.
+// else; wrapping ErrCredentials for 401 and 403), with failed as the
+// findings concerned. It reads neither the body nor closes it: the caller
+// drains and closes resp.Body.
 func ClassifyHTTP(resp *http.Response, failed []*finding.Finding) error {
 	code := resp.StatusCode
 	if code >= 200 && code < 300 {
 		return nil
 	}
 	cause := fmt.Errorf("http status %d %s", code, http.StatusText(code))
+	if code == http.StatusUnauthorized || code == http.StatusForbidden {
+		cause = fmt.Errorf("%w: %w", cause, ErrCredentials)
+	}
 	if code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500 {
 		return &RetryableError{Err: cause, After: RetryAfter(resp.Header.Get("Retry-After"), time.Now()), Failed: failed}
 	}

@@ -31,7 +31,7 @@ func TestClassifyHTTP(t *testing.T) {
 		after      time.Duration
 	}{
 		{200, "", "nil", 0}, {201, "", "nil", 0}, {503, "", "retry", 0}, {429, "5", "retry", 5 * time.Second},
-		{408, "", "retry", 0}, {500, "bogus", "retry", 0}, {400, "", "perm", 0}, {401, "", "perm", 0}, {413, "", "perm", 0},
+		{408, "", "retry", 0}, {500, "bogus", "retry", 0}, {400, "", "perm", 0}, {401, "", "credentials", 0}, {403, "", "credentials", 0}, {413, "", "perm", 0},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
@@ -52,9 +52,12 @@ func TestClassifyHTTP(t *testing.T) {
 				if !errors.As(err, &r) || r.After != tc.after {
 					t.Fatalf("got %v, want retryable after %s", err, tc.after)
 				}
-			case "perm":
+			case "perm", "credentials":
 				if !errors.As(err, &p) {
 					t.Fatalf("got %v, want permanent", err)
+				}
+				if errors.Is(err, ErrCredentials) != (tc.want == "credentials") {
+					t.Fatalf("%v: wraps ErrCredentials = %v", err, errors.Is(err, ErrCredentials))
 				}
 			}
 		})

@@ -28,7 +28,11 @@ type Config struct {
 	Lease   time.Duration  // how long a claim is ours before others may take it (2m; longer than a send)
 	Idle    time.Duration  // wait when the outbox is empty (250ms)
 	Backoff export.Backoff // delay of failed findings, by consecutive failures
-	Logger  *slog.Logger   // nil discards
+	// AuthRetry is how long findings wait after the sink refused the
+	// credentials (1m): they stay queued, not dead-lettered, until the
+	// credential is fixed.
+	AuthRetry time.Duration
+	Logger    *slog.Logger // nil discards
 }
 
 // Stats are a loop's counters since start.
@@ -61,8 +65,8 @@ func New(sink export.Sink, outbox queue.Outbox, cfg Config) (*Loop, error) {
 	if sink == nil || outbox == nil {
 		return nil, errors.New("new export loop: nil sink or outbox")
 	}
-	if cfg.Batch < 0 || cfg.Lease < 0 || cfg.Idle < 0 {
-		return nil, fmt.Errorf("new export loop %s: negative batch, lease or idle", sink.Name())
+	if cfg.Batch < 0 || cfg.Lease < 0 || cfg.Idle < 0 || cfg.AuthRetry < 0 {
+		return nil, fmt.Errorf("new export loop %s: negative batch, lease, idle or auth retry", sink.Name())
 	}
 	if cfg.Batch == 0 {
 		cfg.Batch = 500
@@ -72,6 +76,9 @@ func New(sink export.Sink, outbox queue.Outbox, cfg Config) (*Loop, error) {
 	}
 	if cfg.Idle == 0 {
 		cfg.Idle = 250 * time.Millisecond
+	}
+	if cfg.AuthRetry == 0 {
+		cfg.AuthRetry = time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -172,6 +179,14 @@ func (l *Loop) round(ctx context.Context, failures int) (int, error) {
 	}
 	retry, dead := export.Split(batch, sendErr)
 	ok := export.Without(batch, retry, dead)
+	refused := errors.Is(sendErr, export.ErrCredentials)
+	if refused {
+		// A refused credential is the operator's to fix, not the
+		// findings' fault: keep the whole batch queued (a finding the sink
+		// also rejected for itself is dead-lettered on a later try).
+		retry, dead = append(retry, dead...), nil
+		l.log.Error("the sink refused the credentials; findings stay queued until it accepts them", "retry_in", l.cfg.AuthRetry, "err", sendErr)
+	}
 	// Settle in an order that never loses a finding if we die in between:
 	// the outbox entry goes only when it is acked or dead-lettered.
 	if len(ok) > 0 {
@@ -195,6 +210,9 @@ func (l *Loop) round(ctx context.Context, failures int) (int, error) {
 		}
 		if wait <= 0 {
 			wait = l.cfg.Backoff.Delay(failures, nil)
+		}
+		if refused {
+			wait = max(wait, l.cfg.AuthRetry)
 		}
 		if err := l.outbox.Retry(ctx, name, ids(retry), wait, reason(sendErr)); err != nil {
 			return len(batch), fmt.Errorf("retry %d: %w", len(retry), err)

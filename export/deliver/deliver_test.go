@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,5 +128,88 @@ func TestLoopDeliversEveryFindingDespiteFaults(t *testing.T) {
 	dl, err := st.DeadLetters(ctx, "fake", 10)
 	if err != nil || len(dl) != 2 {
 		t.Fatalf("dead letters %v, %v", dl, err)
+	}
+}
+
+// lockedSink refuses every Send with a 401 until unlocked.
+type lockedSink struct {
+	mu      sync.Mutex
+	locked  bool
+	refused int
+	got     map[string]int
+}
+
+func (s *lockedSink) Name() string                    { return "fake" }
+func (s *lockedSink) Close(ctx context.Context) error { return nil }
+
+func (s *lockedSink) Send(ctx context.Context, batch []*finding.Finding) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locked {
+		s.refused++
+		return &export.PermanentError{Err: fmt.Errorf("http status 401 Unauthorized: %w", export.ErrCredentials), Failed: batch}
+	}
+	for _, f := range batch {
+		s.got[f.EventID]++
+	}
+	return nil
+}
+
+func TestLoopKeepsFindingsWhenCredentialsAreRefused(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	var fs []*finding.Finding
+	for i := range 100 {
+		fs = append(fs, &finding.Finding{EventID: fmt.Sprintf("id-%03d", i), Severity: "high"})
+	}
+	if err := st.Put(ctx, fs, []string{"fake"}); err != nil {
+		t.Fatal(err)
+	}
+	sink := &lockedSink{locked: true, got: map[string]int{}}
+	loop, err := New(sink, st, Config{Batch: 30, Idle: 2 * time.Millisecond, AuthRetry: 20 * time.Millisecond,
+		Backoff: export.Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { loop.Run(runCtx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	// Every batch is refused a few times over; none is dead-lettered.
+	waitFor("refusals", func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.refused >= 8 })
+	queued, failed, _, err := st.OutboxStats(ctx, "fake")
+	if err != nil || queued != 100 || failed != 0 {
+		t.Fatalf("while refused: queued %d, dead %d, %v", queued, failed, err)
+	}
+	if s := loop.Stats(); s.DeadLettered != 0 || !strings.Contains(s.LastError, "401") {
+		t.Errorf("stats while refused: %+v", s)
+	}
+	// The operator fixes the credential: everything goes out, once.
+	sink.mu.Lock()
+	sink.locked = false
+	sink.mu.Unlock()
+	waitFor("delivery", func() bool { q, _, _, _ := st.OutboxStats(ctx, "fake"); return q == 0 })
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.got) != 100 {
+		t.Errorf("sink holds %d findings, want 100", len(sink.got))
+	}
+	for id, c := range sink.got {
+		if c != 1 {
+			t.Errorf("%s delivered %d times", id, c)
+		}
 	}
 }

@@ -464,7 +464,7 @@ func (s *Sink) classify(status int, hdr http.Header, hr hecResponse, batch []*fi
 		}
 	case status == http.StatusUnauthorized, status == http.StatusForbidden:
 		return &export.PermanentError{
-			Err:    fmt.Errorf("splunk: HEC refused the token (status %d, %s): check SPLUNK_TOKEN and that the token is enabled", status, detail),
+			Err:    fmt.Errorf("splunk: HEC refused the token (status %d, %s): check SPLUNK_TOKEN and that the token is enabled: %w", status, detail, export.ErrCredentials),
 			Failed: batch,
 		}
 	default:

@@ -95,7 +95,7 @@ func newFake(t *testing.T, opts ...splunktest.Option) *splunktest.Server {
 
 // outcome is what one Send call must return.
 type outcome struct {
-	kind       string // "", "retry", "perm", "both", "ctx", "closed"
+	kind       string // "", "retry", "perm", "creds" (perm wrapping ErrCredentials), "both", "ctx", "closed"
 	failed     []string
 	after      time.Duration
 	permFailed []string // with kind "both"
@@ -177,14 +177,14 @@ func TestSend(t *testing.T) {
 			name:   "403 invalid token",
 			cfg:    func(c *Config) { c.Token = "wrong-token" },
 			batch:  testFindings("a"),
-			sends:  []outcome{{kind: "perm", failed: []string{"a"}, msg: "HEC refused the token (status 403, HEC code 4: Invalid token): check SPLUNK_TOKEN"}},
+			sends:  []outcome{{kind: "creds", failed: []string{"a"}, msg: "HEC refused the token (status 403, HEC code 4: Invalid token): check SPLUNK_TOKEN"}},
 			stored: map[string]int{},
 		},
 		{
 			name:   "401 invalid authorization",
 			faults: []sinktest.Fault{{Status: http.StatusUnauthorized}},
 			batch:  testFindings("a"),
-			sends:  []outcome{{kind: "perm", failed: []string{"a"}, msg: "status 401, HEC code 3: Invalid authorization"}},
+			sends:  []outcome{{kind: "creds", failed: []string{"a"}, msg: "status 401, HEC code 3: Invalid authorization"}},
 			stored: map[string]int{},
 		},
 		{
@@ -227,7 +227,7 @@ func TestSend(t *testing.T) {
 			name:   "413 then 401 on the first half: the second half is still sent",
 			faults: []sinktest.Fault{{Status: http.StatusRequestEntityTooLarge}, {Status: http.StatusUnauthorized}},
 			batch:  testFindings("a", "b", "c", "d"),
-			sends:  []outcome{{kind: "perm", failed: []string{"a", "b"}, msg: "Invalid authorization"}},
+			sends:  []outcome{{kind: "creds", failed: []string{"a", "b"}, msg: "Invalid authorization"}},
 			stored: map[string]int{"c": 1, "d": 1},
 			posts:  3,
 		},
@@ -357,6 +357,9 @@ func checkOutcome(t *testing.T, i int, err error, want outcome) {
 		kind, failed, after = "retry", eventIDs(re.Failed), re.After
 	case isPerm:
 		kind, failed = "perm", eventIDs(pe.Failed)
+		if errors.Is(err, export.ErrCredentials) {
+			kind = "creds"
+		}
 	case errors.Is(err, context.Canceled):
 		kind = "ctx"
 	case errors.Is(err, errClosed):
