@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ttpmap/ttpmap/store"
 )
 
 // loadClients is the number of concurrent HTTP clients of the load
@@ -19,9 +21,18 @@ const loadClients = 8
 // BenchmarkLoadEnrich is the bounded loopback load test: b.N distinct
 // generic alerts POSTed to /api/events/enrich by loadClients clients, each
 // authenticated, enriched, stored in SQLite and queued for export before the
-// 200. It reports sustained requests/s and the p99 latency.
+// 200, under both store sync modes. It reports sustained requests/s and the
+// p99 latency.
 func BenchmarkLoadEnrich(b *testing.B) {
-	h := newHarness(b, nil)
+	for _, sm := range []struct {
+		name string
+		mode store.Sync
+	}{{"sync=full", store.SyncFull}, {"sync=normal", store.SyncNormal}} {
+		b.Run(sm.name, func(b *testing.B) { loadEnrich(b, newHarnessWith(b, store.Options{Sync: sm.mode}, nil)) })
+	}
+}
+
+func loadEnrich(b *testing.B, h *harness) {
 	kinds := []string{"SQL Injection attempt detected", "Nmap port scan detected", "SSH brute force: failed logins", "backup finished"}
 	load(b, h, func(i int) (*http.Request, error) {
 		body := fmt.Sprintf(`{"event":{"timestamp":"2026-11-23T10:00:00Z","source":"10.%d.%d.%d","description":"%s #%d"},"source_service":"bench"}`,

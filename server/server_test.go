@@ -84,11 +84,17 @@ func builtinRules() ([]*sigma.Rule, error) {
 
 func newHarness(t testing.TB, tweak func(*Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, store.Options{}, tweak)
+}
+
+// newHarnessWith is newHarness over a store opened with opts.
+func newHarnessWith(t testing.TB, opts store.Options, tweak func(*Config)) *harness {
+	t.Helper()
 	kb, err := kbOnce()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(filepath.Join(t.TempDir(), "ttpmap.db"))
+	st, err := store.OpenWith(filepath.Join(t.TempDir(), "ttpmap.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

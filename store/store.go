@@ -6,7 +6,9 @@
 //
 // Writes go through a single connection whose transactions start with
 // BEGIN IMMEDIATE, so concurrent writers queue instead of failing with
-// SQLITE_BUSY; reads use a separate, read-only pool and run beside them.
+// SQLITE_BUSY, and concurrent Puts share one commit (group.go); reads use a
+// separate, read-only pool and run beside them. Commits are synced to disk
+// (SyncFull) unless Options say otherwise.
 package store
 
 import (
@@ -33,19 +35,57 @@ type Store struct {
 	w *sql.DB // one connection: every write, serialised
 	r *sql.DB // read-only pool
 	// now returns the current time; tests may replace it.
-	now func() time.Time
+	now   func() time.Time
+	group putGroup
 }
 
-// Open opens (creating it if needed) the database at path and brings its
-// schema up to date.
-func Open(path string) (*Store, error) {
+// Sync is how a commit waits for the disk (SQLite's synchronous pragma in
+// WAL mode).
+type Sync int
+
+const (
+	// SyncFull syncs the log at every commit: a stored finding survives a
+	// power cut as well as a crash. The default.
+	SyncFull Sync = iota
+	// SyncNormal syncs only at checkpoints: a stored finding survives the
+	// process being killed, but a power cut may lose the last commits.
+	// Commits are cheaper (see docs/performance.md).
+	SyncNormal
+)
+
+// ParseSync reads "full" or "normal".
+func ParseSync(s string) (Sync, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "full", "":
+		return SyncFull, nil
+	case "normal":
+		return SyncNormal, nil
+	}
+	return 0, fmt.Errorf("unknown sync mode %q (want full or normal)", s)
+}
+
+// Options tune Open.
+type Options struct {
+	Sync Sync
+}
+
+// Open opens (creating it if needed) the database at path with the
+// default Options and brings its schema up to date.
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(path string, o Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open store: empty path")
 	}
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open store %s: path may not contain '?' or '#'", path)
 	}
-	const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	mode := "FULL"
+	if o.Sync == SyncNormal {
+		mode = "NORMAL"
+	}
+	pragmas := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + mode + ")&_pragma=foreign_keys(1)"
 	w, err := sql.Open("sqlite", path+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -224,14 +264,9 @@ var (
 // every exporter, all in one transaction: when Put returns nil, all of it is
 // durable; otherwise none of it is. A finding whose EventID is already stored
 // is left unchanged and not queued again, so re-posting the same event is
-// idempotent.
+// idempotent. Concurrent Puts share a transaction (see group.go).
 func (s *Store) Put(ctx context.Context, fs []*finding.Finding, exporters []string) error {
-	type row struct {
-		f          *finding.Finding
-		techniques []byte
-		blob       []byte
-	}
-	rows := make([]row, 0, len(fs))
+	rows := make([]putRow, 0, len(fs))
 	for i, f := range fs {
 		if f == nil {
 			return fmt.Errorf("put finding %d: nil finding", i)
@@ -251,7 +286,7 @@ func (s *Store) Put(ctx context.Context, fs []*finding.Finding, exporters []stri
 		if err != nil {
 			return fmt.Errorf("put finding %s: %w", f.EventID, err)
 		}
-		rows = append(rows, row{f, tj, blob})
+		rows = append(rows, putRow{f, tj, blob})
 	}
 	for _, e := range exporters {
 		if e == "" {
@@ -261,12 +296,18 @@ func (s *Store) Put(ctx context.Context, fs []*finding.Finding, exporters []stri
 	if len(rows) == 0 {
 		return nil
 	}
+	return s.group.submit(ctx, s, &putReq{ctx: ctx, rows: rows, exporters: exporters, done: make(chan error, 1)})
+}
 
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("put findings: begin: %w", err)
-	}
-	defer tx.Rollback()
+// putRow is a finding ready to insert.
+type putRow struct {
+	f          *finding.Finding
+	techniques []byte
+	blob       []byte
+}
+
+// putTx inserts the requests' findings and outbox rows in tx.
+func (s *Store) putTx(ctx context.Context, tx *sql.Tx, reqs []*putReq) error {
 	insF, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO findings
 		(event_id, timestamp, severity, host, user, technique_ids, rule_id, json, stored_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -280,28 +321,27 @@ func (s *Store) Put(ctx context.Context, fs []*finding.Finding, exporters []stri
 	}
 	defer insO.Close()
 	now := s.now().UnixNano()
-	for _, r := range rows {
-		f := r.f
-		res, err := insF.ExecContext(ctx, f.EventID, unixNano(f.Timestamp), f.Severity, f.Host, f.User,
-			string(r.techniques), f.RuleID, r.blob, now)
-		if err != nil {
-			return fmt.Errorf("put finding %s: %w", f.EventID, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("put finding %s: %w", f.EventID, err)
-		}
-		if n == 0 {
-			continue // already stored (and queued when it was)
-		}
-		for _, e := range exporters {
-			if _, err := insO.ExecContext(ctx, e, f.EventID, now); err != nil {
-				return fmt.Errorf("put finding %s: queue for %s: %w", f.EventID, e, err)
+	for _, req := range reqs {
+		for _, r := range req.rows {
+			f := r.f
+			res, err := insF.ExecContext(ctx, f.EventID, unixNano(f.Timestamp), f.Severity, f.Host, f.User,
+				string(r.techniques), f.RuleID, r.blob, now)
+			if err != nil {
+				return fmt.Errorf("put finding %s: %w", f.EventID, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("put finding %s: %w", f.EventID, err)
+			}
+			if n == 0 {
+				continue // already stored (and queued when it was)
+			}
+			for _, e := range req.exporters {
+				if _, err := insO.ExecContext(ctx, e, f.EventID, now); err != nil {
+					return fmt.Errorf("put finding %s: queue for %s: %w", f.EventID, e, err)
+				}
 			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("put findings: commit: %w", err)
 	}
 	return nil
 }

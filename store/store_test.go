@@ -18,7 +18,7 @@ import (
 
 var base = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-func open(t *testing.T) *Store {
+func open(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(filepath.Join(t.TempDir(), "ttpmap.db"))
 	if err != nil {
@@ -74,8 +74,15 @@ func ids(fs []*finding.Finding) []string {
 
 func TestOpenSchemaAndPragmas(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db.sqlite")
-	for round := range 2 { // second round: reopen, migrations are not re-applied
-		s, err := Open(path)
+	for round := range 3 { // later rounds: reopen, migrations are not re-applied
+		s, wantSync := (*Store)(nil), "2" // FULL
+		var err error
+		if round < 2 {
+			s, err = Open(path)
+		} else {
+			s, err = OpenWith(path, Options{Sync: SyncNormal})
+			wantSync = "1"
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +95,7 @@ func TestOpenSchemaAndPragmas(t *testing.T) {
 			t.Fatalf("round %d: %d schema_version rows, %v", round, n, err)
 		}
 		for _, c := range []struct{ pragma, want string }{
-			{"journal_mode", "wal"}, {"synchronous", "1"}, {"busy_timeout", "5000"}, {"foreign_keys", "1"},
+			{"journal_mode", "wal"}, {"synchronous", wantSync}, {"busy_timeout", "5000"}, {"foreign_keys", "1"},
 		} {
 			var got string
 			if err := s.w.QueryRow("PRAGMA " + c.pragma).Scan(&got); err != nil || got != c.want {
@@ -106,6 +113,14 @@ func TestOpenSchemaAndPragmas(t *testing.T) {
 		if _, err := Open(bad); err == nil {
 			t.Errorf("Open(%q) succeeded", bad)
 		}
+	}
+	for in, want := range map[string]Sync{"full": SyncFull, "": SyncFull, " Normal ": SyncNormal} {
+		if got, err := ParseSync(in); err != nil || got != want {
+			t.Errorf("ParseSync(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseSync("off"); err == nil {
+		t.Error("ParseSync(off) succeeded")
 	}
 }
 

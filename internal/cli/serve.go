@@ -63,7 +63,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		"  TTPMAP_JWT_SECRET=$(cat secret) ttpmap serve --listen 127.0.0.1:8080 --db /var/lib/ttpmap/ttpmap.db\n"+
 			"  ELASTIC_URL=https://es:9200 ELASTIC_API_KEY=… SPLUNK_URL=https://splunk:8088 SPLUNK_TOKEN=… ttpmap serve\n"+
 			"  ttpmap serve --queue redis://redis:6379/0 --rules sigma/rules/windows   # several instances share the export work",
-		flagGroup{"Service", []string{"config", "listen", "db", "tls-cert", "tls-key", "queue", "scan-dir", "max-body", "max-batch", "max-upload"}},
+		flagGroup{"Service", []string{"config", "listen", "db", "db-sync", "tls-cert", "tls-key", "queue", "scan-dir", "max-body", "max-batch", "max-upload"}},
 		flagGroup{"Auth", []string{"jwt-public-keys", "jwt-issuer", "jwt-audience", "api-keys"}},
 		flagGroup{"Rules", []string{"rules", "no-builtin", "mapping", "reload-interval"}},
 		flagGroup{"Export", []string{"export-batch", "export-lease"}},
@@ -71,6 +71,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.String("config", "", "read settings from a YAML `FILE` (flags and environment variables win; see docs/api.md)")
 	listen := fs.String("listen", envOr("TTPMAP_LISTEN", defaultListen), "listen on `ADDR` ($TTPMAP_LISTEN)")
 	dbPath := fs.String("db", envOr("TTPMAP_DB", defaultDB), "SQLite database `PATH` for findings and the outbox ($TTPMAP_DB)")
+	dbSync := fs.String("db-sync", envOr("TTPMAP_DB_SYNC", "full"), "how commits reach the disk: `MODE` full (a stored finding survives a power cut) or normal (faster; survives a crash of ttpmap, not of the machine) ($TTPMAP_DB_SYNC)")
 	tlsCert := fs.String("tls-cert", getenv("TTPMAP_TLS_CERT"), "serve HTTPS with this certificate `FILE` (PEM)")
 	tlsKey := fs.String("tls-key", getenv("TTPMAP_TLS_KEY"), "private key `FILE` (PEM) of --tls-cert")
 	queueURL := fs.String("queue", getenv("TTPMAP_QUEUE"), "put the export outbox on Redis Streams: `URL` redis://[:password@]host:port/db (default: in the SQLite store)")
@@ -98,6 +99,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return &usageError{"--tls-cert and --tls-key go together"}
+	}
+	syncMode, err := store.ParseSync(*dbSync)
+	if err != nil {
+		return &usageError{"--db-sync: " + err.Error()}
 	}
 
 	verifier, keys, err := serveAuth(getenv, *pubKeys, *issuer, *audience, *apiKeys)
@@ -132,7 +137,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	for _, le := range rs.loadErrors {
 		e.log.Warn("rule not loaded", "err", le)
 	}
-	st, err := store.Open(*dbPath)
+	st, err := store.OpenWith(*dbPath, store.Options{Sync: syncMode})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ func TestLoadServeConfig(t *testing.T) {
 	got, err := loadServeConfig(write(`
 listen: 0.0.0.0:8443
 db: /var/lib/ttpmap/ttpmap.db
+db_sync: normal
 tls: {cert: /etc/ttpmap/cert.pem, key: /etc/ttpmap/key.pem}
 jwt: {secret_file: /etc/ttpmap/jwt.secret, issuer: soc}
 elastic:
@@ -32,7 +33,7 @@ splunk:
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"TTPMAP_LISTEN": "0.0.0.0:8443", "TTPMAP_DB": "/var/lib/ttpmap/ttpmap.db",
+		"TTPMAP_LISTEN": "0.0.0.0:8443", "TTPMAP_DB": "/var/lib/ttpmap/ttpmap.db", "TTPMAP_DB_SYNC": "normal",
 		"TTPMAP_TLS_CERT": "/etc/ttpmap/cert.pem", "TTPMAP_TLS_KEY": "/etc/ttpmap/key.pem",
 		"TTPMAP_JWT_SECRET_FILE": "/etc/ttpmap/jwt.secret", "TTPMAP_JWT_ISSUER": "soc",
 		"ELASTIC_URL": "https://es:9200", "ELASTIC_API_KEY": "a2V5",
@@ -62,5 +63,12 @@ splunk:
 	}
 	if configFlag([]string{"--listen", "x", "--config=/a.yml"}) != "/a.yml" || configFlag([]string{"-config", "/b.yml"}) != "/b.yml" {
 		t.Error("configFlag")
+	}
+}
+
+func TestServeRefusesUnknownSyncMode(t *testing.T) {
+	_, stderr, code := run(t, "", "serve", "--db", filepath.Join(t.TempDir(), "x.db"), "--db-sync", "off")
+	if code != exitUsage || !strings.Contains(stderr, `--db-sync: unknown sync mode "off" (want full or normal)`) {
+		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
