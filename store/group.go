@@ -33,7 +33,7 @@ type putGroup struct {
 
 // submit queues req and returns its result, leading a group commit when no
 // one else is.
-func (g *putGroup) submit(ctx context.Context, s *Store, req *putReq) error {
+func (g *putGroup) submit(s *Store, req *putReq) error {
 	g.mu.Lock()
 	g.pending = append(g.pending, req)
 	lead := !g.busy

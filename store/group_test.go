@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -69,10 +68,11 @@ func TestGroupIsolatesAFailedRequest(t *testing.T) {
 	}
 	var reqs []*putReq
 	for i := range 4 {
-		f := mk(i)
-		tj, _ := json.Marshal(f.TechniqueIDs)
-		blob, _ := json.Marshal(f)
-		reqs = append(reqs, &putReq{ctx: ctx, rows: []putRow{{f, tj, blob}}, exporters: []string{"elastic"}, done: make(chan error, 1)})
+		req, err := newPutReq(ctx, []*finding.Finding{mk(i)}, []string{"elastic"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, req)
 	}
 	s.commitGroup(reqs)
 	for i, r := range reqs {
@@ -126,13 +126,9 @@ func BenchmarkPutConcurrent(b *testing.B) {
 
 // putAlone stores one finding in its own transaction, bypassing the group.
 func (s *Store) putAlone(f *finding.Finding, exporter string) error {
-	tj, err := json.Marshal(f.TechniqueIDs)
+	req, err := newPutReq(context.Background(), []*finding.Finding{f}, []string{exporter})
 	if err != nil {
 		return err
 	}
-	blob, err := json.Marshal(f)
-	if err != nil {
-		return err
-	}
-	return s.putGroupTx([]*putReq{{ctx: context.Background(), rows: []putRow{{f, tj, blob}}, exporters: []string{exporter}}})
+	return s.putGroupTx([]*putReq{req})
 }

@@ -266,13 +266,22 @@ var (
 // is left unchanged and not queued again, so re-posting the same event is
 // idempotent. Concurrent Puts share a transaction (see group.go).
 func (s *Store) Put(ctx context.Context, fs []*finding.Finding, exporters []string) error {
+	req, err := newPutReq(ctx, fs, exporters)
+	if err != nil || len(req.rows) == 0 {
+		return err
+	}
+	return s.group.submit(s, req)
+}
+
+// newPutReq checks and encodes the findings of a Put.
+func newPutReq(ctx context.Context, fs []*finding.Finding, exporters []string) (*putReq, error) {
 	rows := make([]putRow, 0, len(fs))
 	for i, f := range fs {
 		if f == nil {
-			return fmt.Errorf("put finding %d: nil finding", i)
+			return nil, fmt.Errorf("put finding %d: nil finding", i)
 		}
 		if f.EventID == "" {
-			return fmt.Errorf("put finding %d: empty event_id", i)
+			return nil, fmt.Errorf("put finding %d: empty event_id", i)
 		}
 		tech := f.TechniqueIDs
 		if tech == nil {
@@ -280,23 +289,20 @@ func (s *Store) Put(ctx context.Context, fs []*finding.Finding, exporters []stri
 		}
 		tj, err := json.Marshal(tech)
 		if err != nil {
-			return fmt.Errorf("put finding %s: %w", f.EventID, err)
+			return nil, fmt.Errorf("put finding %s: %w", f.EventID, err)
 		}
 		blob, err := json.Marshal(f)
 		if err != nil {
-			return fmt.Errorf("put finding %s: %w", f.EventID, err)
+			return nil, fmt.Errorf("put finding %s: %w", f.EventID, err)
 		}
 		rows = append(rows, putRow{f, tj, blob})
 	}
 	for _, e := range exporters {
 		if e == "" {
-			return errors.New("put findings: empty exporter name")
+			return nil, errors.New("put findings: empty exporter name")
 		}
 	}
-	if len(rows) == 0 {
-		return nil
-	}
-	return s.group.submit(ctx, s, &putReq{ctx: ctx, rows: rows, exporters: exporters, done: make(chan error, 1)})
+	return &putReq{ctx: ctx, rows: rows, exporters: exporters, done: make(chan error, 1)}, nil
 }
 
 // putRow is a finding ready to insert.

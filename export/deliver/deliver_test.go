@@ -62,21 +62,29 @@ func (s *flakySink) Send(ctx context.Context, batch []*finding.Finding) error {
 	return nil
 }
 
-func TestLoopDeliversEveryFindingDespiteFaults(t *testing.T) {
+// queued opens a store holding n findings (id-0000, id-0001, …) queued
+// for the "fake" exporter.
+func queued(t *testing.T, n int) *store.Store {
+	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "db.sqlite"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	ctx := context.Background()
-	const n = 2000
+	t.Cleanup(func() { st.Close() })
 	var fs []*finding.Finding
 	for i := range n {
 		fs = append(fs, &finding.Finding{EventID: fmt.Sprintf("id-%04d", i), Timestamp: time.Unix(int64(i), 0).UTC(), Severity: "high"})
 	}
-	if err := st.Put(ctx, fs, []string{"fake"}); err != nil {
+	if err := st.Put(context.Background(), fs, []string{"fake"}); err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+func TestLoopDeliversEveryFindingDespiteFaults(t *testing.T) {
+	const n = 2000
+	st := queued(t, n)
+	ctx := context.Background()
 	sink := &flakySink{rnd: rand.New(rand.NewPCG(1, 2)), failRate: 0.3, reject: map[string]bool{"id-0007": true, "id-1500": true}, got: map[string]int{}}
 	loop, err := New(sink, st, Config{Batch: 64, Idle: 5 * time.Millisecond, Backoff: export.Backoff{Base: time.Millisecond, Max: 5 * time.Millisecond}})
 	if err != nil {
@@ -156,19 +164,8 @@ func (s *lockedSink) Send(ctx context.Context, batch []*finding.Finding) error {
 }
 
 func TestLoopKeepsFindingsWhenCredentialsAreRefused(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := queued(t, 100)
 	ctx := context.Background()
-	var fs []*finding.Finding
-	for i := range 100 {
-		fs = append(fs, &finding.Finding{EventID: fmt.Sprintf("id-%03d", i), Severity: "high"})
-	}
-	if err := st.Put(ctx, fs, []string{"fake"}); err != nil {
-		t.Fatal(err)
-	}
 	sink := &lockedSink{locked: true, got: map[string]int{}}
 	loop, err := New(sink, st, Config{Batch: 30, Idle: 2 * time.Millisecond, AuthRetry: 20 * time.Millisecond,
 		Backoff: export.Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond}})
