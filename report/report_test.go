@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,9 +14,8 @@ import (
 	"testing"
 
 	"github.com/ttpmap/ttpmap/finding"
+	"github.com/ttpmap/ttpmap/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // render writes fs in format and returns the output.
 func render(t testing.TB, format string, opts Options, fs []*finding.Finding) string {
@@ -38,27 +36,6 @@ func render(t testing.TB, format string, opts Options, fs []*finding.Finding) st
 	return buf.String()
 }
 
-// golden compares got with testdata/name.golden, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	// A checkout with autocrlf may have turned line ends into CRLF.
-	want := strings.ReplaceAll(string(data), "\r\n", "\n")
-	if got != want {
-		t.Errorf("%s differs from the golden file (go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -77,7 +54,7 @@ func TestGolden(t *testing.T) {
 			t.Parallel()
 			fs := sampleFindings()
 			got := render(t, tt.format, tt.opts, fs)
-			golden(t, tt.golden, got)
+			golden.CheckText(t, filepath.Join("testdata", tt.golden+".golden"), got)
 			if !reflect.DeepEqual(fs, sampleFindings()) {
 				t.Errorf("%s modified its input findings", tt.format)
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -15,9 +14,8 @@ import (
 	"testing"
 
 	"github.com/ttpmap/ttpmap/attack"
+	"github.com/ttpmap/ttpmap/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and docs/img examples")
 
 // wellFormed decodes every token of doc and fails on the first XML error.
 func wellFormed(t *testing.T, name string, doc []byte) {
@@ -58,26 +56,6 @@ func texts(t *testing.T, doc []byte, local string) []string {
 				out = append(out, string(tk))
 			}
 		}
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the output (run go test -update and review the diff)", path)
 	}
 }
 
@@ -148,7 +126,7 @@ func TestGolden(t *testing.T) {
 			if tt.svg {
 				wellFormed(t, tt.name, a.Bytes())
 			}
-			golden(t, filepath.Join("testdata", tt.name+".golden"), a.Bytes())
+			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), a.Bytes())
 		})
 	}
 }
@@ -426,7 +404,7 @@ func TestDocsImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	wellFormed(t, "datasources", b.Bytes())
-	golden(t, "../../docs/img/coverage-datasources.svg", b.Bytes())
+	golden.Check(t, "../../docs/img/coverage-datasources.svg", b.Bytes())
 
 	kb, err := attack.Embedded()
 	if err != nil {
@@ -464,7 +442,7 @@ func TestDocsImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	wellFormed(t, "matrix", b.Bytes())
-	golden(t, "../../docs/img/coverage-matrix.svg", b.Bytes())
+	golden.Check(t, "../../docs/img/coverage-matrix.svg", b.Bytes())
 }
 
 // FuzzLabels checks that any label text gives well-formed SVG and GraphML.

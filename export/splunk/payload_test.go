@@ -3,16 +3,13 @@ package splunk
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ttpmap/ttpmap/finding"
+	"github.com/ttpmap/ttpmap/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func goldenFindings() []*finding.Finding {
 	return []*finding.Finding{
@@ -59,19 +56,7 @@ func TestBuildPayloadGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "payload.golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("payload differs from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "payload.golden"), got)
 
 	// Every object is a valid HEC event with the expected metadata.
 	dec := json.NewDecoder(bytes.NewReader(got))

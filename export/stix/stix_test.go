@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -16,9 +14,8 @@ import (
 
 	"github.com/ttpmap/ttpmap/attack"
 	"github.com/ttpmap/ttpmap/finding"
+	"github.com/ttpmap/ttpmap/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/golden.json")
 
 var fixedNow = func() time.Time { return time.Date(2026, 11, 23, 9, 0, 0, 123456789, time.UTC) }
 
@@ -116,19 +113,7 @@ func TestGolden(t *testing.T) {
 	t.Parallel()
 	got := write(t, testKB(t), storyFindings())
 	validate(t, got)
-	golden := filepath.Join("testdata", "golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("bundle differs from %s (run with -update after checking):\n%s", golden, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "golden.json"), got)
 	// WriteTo and Bundle agree.
 	var fromJSON Bundle
 	if err := json.Unmarshal(got, &fromJSON); err != nil {

@@ -5,15 +5,14 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files")
+	"github.com/ttpmap/ttpmap/internal/golden"
+)
 
 // repo is the repository root, relative to this package.
 const repo = "../.."
@@ -23,24 +22,6 @@ func run(t *testing.T, stdin string, args ...string) (stdout, stderr string, cod
 	var out, errb bytes.Buffer
 	code = Run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), code
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != strings.ReplaceAll(string(want), "\r\n", "\n") {
-		t.Errorf("%s differs from golden file; got:\n%s", name, got)
-	}
 }
 
 // TestCLI runs the verbs in-process and pins their output.
@@ -78,7 +59,7 @@ func TestCLI(t *testing.T) {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", code, c.code, stderr)
 			}
 			if c.golden != "" {
-				golden(t, c.golden, stdout)
+				golden.CheckText(t, filepath.Join("testdata", c.golden+".golden"), stdout)
 			}
 			if !strings.Contains(stderr, c.stderr) {
 				t.Errorf("stderr lacks %q:\n%s", c.stderr, stderr)

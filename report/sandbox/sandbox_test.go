@@ -2,8 +2,6 @@ package sandbox
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,9 +10,8 @@ import (
 	"github.com/ttpmap/ttpmap/attack"
 	"github.com/ttpmap/ttpmap/event"
 	"github.com/ttpmap/ttpmap/finding"
+	"github.com/ttpmap/ttpmap/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 var t0 = time.Date(2025, 8, 18, 11, 36, 0, 0, time.UTC)
 
@@ -118,23 +115,6 @@ func build(t *testing.T, withFindings bool) *Report {
 	return b.Report()
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n%s", name, got)
-	}
-}
-
 func TestReportGolden(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -145,7 +125,7 @@ func TestReportGolden(t *testing.T) {
 			if err := Write(&buf, build(t, tc.findings)); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, buf.Bytes())
+			golden.Check(t, filepath.Join("testdata", tc.name), buf.Bytes())
 		})
 	}
 }
@@ -273,7 +253,7 @@ func TestWriteMatrixGolden(t *testing.T) {
 			if tc.color && !bytes.Contains(buf.Bytes(), []byte("\x1b[")) {
 				t.Error("no colour codes with colour")
 			}
-			golden(t, tc.name, buf.Bytes())
+			golden.Check(t, filepath.Join("testdata", tc.name), buf.Bytes())
 		})
 	}
 	var buf bytes.Buffer
