@@ -114,8 +114,10 @@ func (p *parser) token() (xml.Token, error) {
 	return tok, err
 }
 
-// event reads the children of <Event> up to its end tag.
-func (p *parser) event() error {
+// children calls fn for each child element of the element just opened,
+// up to and including its end tag; fn consumes the child, end tag and
+// all. Text between children is ignored.
+func (p *parser) children(fn func(xml.StartElement) error) error {
 	for {
 		tok, err := p.token()
 		if err != nil {
@@ -125,64 +127,59 @@ func (p *parser) event() error {
 		case xml.EndElement:
 			return nil
 		case xml.StartElement:
-			switch t.Name.Local {
-			case "System":
-				err = p.system()
-			case "EventData":
-				err = p.eventData()
-			case "RenderingInfo":
-				err = p.rendering()
-			default: // UserData, ProcessingErrorData, DebugData, …
-				err = p.leaves(t.Name.Local)
-			}
-			if err != nil {
+			if err := fn(t); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func (p *parser) system() error {
-	for {
-		tok, err := p.token()
-		if err != nil {
-			return err
+// event reads the children of <Event> up to its end tag.
+func (p *parser) event() error {
+	return p.children(func(t xml.StartElement) error {
+		switch t.Name.Local {
+		case "System":
+			return p.system()
+		case "EventData":
+			return p.eventData()
+		case "RenderingInfo":
+			return p.rendering()
+		default: // UserData, ProcessingErrorData, DebugData, …
+			return p.leaves(t.Name.Local)
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			name := t.Name.Local
-			switch {
-			case name == "Provider":
-				if v, ok := attr(t, "Name"); ok {
-					p.add(event.FieldProvider, v)
-				}
-			case name == "TimeCreated":
-				if v, ok := attr(t, "SystemTime"); ok {
-					p.timeCreated(v)
-				}
-			case name == "Security":
-				if v, ok := attr(t, "UserID"); ok {
-					p.add("UserID", v)
-				}
-			case systemText[name]:
-				v, err := p.text()
-				if err != nil {
-					return err
-				}
-				v = strings.TrimSpace(v)
-				p.add(name, v)
-				if name == event.FieldRecordID {
-					p.e.RecordID, _ = strconv.ParseUint(v, 10, 64)
-				}
-				continue // text consumed the end tag
+	})
+}
+
+func (p *parser) system() error {
+	return p.children(func(t xml.StartElement) error {
+		name := t.Name.Local
+		switch {
+		case name == "Provider":
+			if v, ok := attr(t, "Name"); ok {
+				p.add(event.FieldProvider, v)
 			}
-			if err := p.dec.Skip(); err != nil {
+		case name == "TimeCreated":
+			if v, ok := attr(t, "SystemTime"); ok {
+				p.timeCreated(v)
+			}
+		case name == "Security":
+			if v, ok := attr(t, "UserID"); ok {
+				p.add("UserID", v)
+			}
+		case systemText[name]:
+			v, err := p.text()
+			if err != nil {
 				return err
 			}
+			v = strings.TrimSpace(v)
+			p.add(name, v)
+			if name == event.FieldRecordID {
+				p.e.RecordID, _ = strconv.ParseUint(v, 10, 64)
+			}
+			return nil // text consumed the end tag
 		}
-	}
+		return p.dec.Skip()
+	})
 }
 
 // timeCreated stores the event time, normalised to RFC 3339 in UTC when it
@@ -214,53 +211,34 @@ func parseTime(v string) (time.Time, bool) {
 }
 
 func (p *parser) eventData() error {
-	for {
-		tok, err := p.token()
+	return p.children(func(t xml.StartElement) error {
+		name := t.Name.Local
+		if name == "Data" {
+			if n, ok := attr(t, "Name"); ok && n != "" {
+				name = n
+			}
+		}
+		v, err := p.text()
 		if err != nil {
 			return err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			name := t.Name.Local
-			if name == "Data" {
-				if n, ok := attr(t, "Name"); ok && n != "" {
-					name = n
-				}
-			}
-			v, err := p.text()
-			if err != nil {
-				return err
-			}
-			p.add(name, v)
-		}
-	}
+		p.add(name, v)
+		return nil
+	})
 }
 
 func (p *parser) rendering() error {
-	for {
-		tok, err := p.token()
+	return p.children(func(t xml.StartElement) error {
+		if t.Name.Local != "Message" {
+			return p.dec.Skip()
+		}
+		v, err := p.text()
 		if err != nil {
 			return err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			if t.Name.Local != "Message" {
-				if err := p.dec.Skip(); err != nil {
-					return err
-				}
-				continue
-			}
-			v, err := p.text()
-			if err != nil {
-				return err
-			}
-			p.e.Message = strings.TrimRight(v, " \t\r\n")
-		}
-	}
+		p.e.Message = strings.TrimRight(v, " \t\r\n")
+		return nil
+	})
 }
 
 // leaves adds every element under the section just opened that has no
