@@ -166,6 +166,27 @@ func body(t *testing.T, resp *http.Response) string {
 	return string(b)
 }
 
+// page GETs path as the fixture's analyst and returns the body of its 200.
+func (f *fixture) page(t *testing.T, path string) string {
+	t.Helper()
+	resp := f.get(t, path, f.token)
+	b := body(t, resp)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: status %d\n%s", path, resp.StatusCode, b)
+	}
+	return b
+}
+
+// contains reports each of wants that the page named what lacks.
+func contains(t *testing.T, what, page string, wants ...string) {
+	t.Helper()
+	for _, s := range wants {
+		if !strings.Contains(page, s) {
+			t.Errorf("%s lacks %s", what, s)
+		}
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
 	if _, err := New(Config{Authenticate: func(string) (auth.Role, error) { return auth.Analyst, nil }}); err == nil {
@@ -386,28 +407,20 @@ func TestSecurityHeaders(t *testing.T) {
 func TestFindingsPage(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	resp := f.get(t, "/", f.token)
-	b := body(t, resp)
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d\n%s", resp.StatusCode, b)
-	}
+	b := f.page(t, "/")
 	// Newest first.
 	got := rowIDs(b)
 	want := []string{"f-log-clear", "f-ps-encoded", "f-brute", "f-xss"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("rows %v, want %v", got, want)
 	}
-	for _, s := range []string{
+	contains(t, "findings page", b,
 		`<meta http-equiv="refresh" content="10">`,
 		`href="https://attack.mitre.org/techniques/T1059/001/"`,
 		`<span class="sev s-critical">critical</span>`,
 		`Encoded PowerShell Command Line`, `WS-FIN-07.corp.local`, `CORP\jdoe`, `0.85`,
 		`href="/findings/f-ps-encoded"`, `4 stored`, `v9.9.9-test`, `<span class="role">analyst</span>`,
-	} {
-		if !strings.Contains(b, s) {
-			t.Errorf("findings page lacks %s", s)
-		}
-	}
+	)
 }
 
 // rowIDs returns the event ids of the findings table rows in order.
@@ -430,12 +443,8 @@ func TestEscaping(t *testing.T) {
 			}
 		}
 	}
-	b := body(t, f.get(t, "/findings/f-xss", f.token))
-	for _, s := range []string{"&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;", "&lt;b&gt;evil-host&lt;/b&gt;", "&lt;/pre&gt;&lt;script&gt;alert(3)&lt;/script&gt;"} {
-		if !strings.Contains(b, s) {
-			t.Errorf("detail page lacks escaped %s", s)
-		}
-	}
+	contains(t, "detail page (escaped)", body(t, f.get(t, "/findings/f-xss", f.token)),
+		"&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;", "&lt;b&gt;evil-host&lt;/b&gt;", "&lt;/pre&gt;&lt;script&gt;alert(3)&lt;/script&gt;")
 }
 
 func TestFilters(t *testing.T) {
@@ -522,23 +531,14 @@ func TestPagination(t *testing.T) {
 func TestDetail(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	resp := f.get(t, "/findings/f-ps-encoded", f.token)
-	b := body(t, resp)
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	for _, s := range []string{
+	contains(t, "detail page", f.page(t, "/findings/f-ps-encoded"),
 		"Encoded PowerShell Command Line", "PowerShell started with an encoded command", "f-ps-encoded",
 		"2026-11-23 07:42:00 UTC", "10.1.4.27", "threat", "0.85", "5f2c6f7e-ps-enc",
 		`<tr data-technique="T1059.001">`, "PowerShell", `<tr data-technique="T1027">`, "Obfuscated Files or Information",
 		`href="https://attack.mitre.org/groups/G0016/"`, "APT29", "ipv4-addr",
 		`<pre class="json" id="original-event">`, `&#34;CommandLine&#34;: &#34;powershell.exe -nop -enc SQBFAFgA&#34;`,
 		`C:\\Windows\\System32`,
-	} {
-		if !strings.Contains(b, s) {
-			t.Errorf("detail page lacks %s", s)
-		}
-	}
+	)
 	// Event ids that need escaping in a path still link to their page.
 	odd := &finding.Finding{EventID: "odd/id ?#%", Timestamp: t0, Severity: "low", RuleTitle: "Odd Id"}
 	if err := f.store.Put(context.Background(), []*finding.Finding{odd}, nil); err != nil {
@@ -566,23 +566,15 @@ func TestDetail(t *testing.T) {
 func TestMatrixPage(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	resp := f.get(t, "/matrix", f.token)
-	b := body(t, resp)
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	b := f.page(t, "/matrix")
 	// T1059 holds its own finding and T1059.001's; T1110 only its sub.
-	for _, s := range []string{
+	contains(t, "matrix", b,
 		`data-technique="T1059" data-total="2"`, `data-technique="T1059.001" data-total="1"`,
 		`data-technique="T1110" data-total="1"`, `data-technique="T1110.001" data-total="1"`,
 		`data-technique="T1070" data-total="1"`, `data-technique="T1027" data-total="1"`,
 		`href="/?technique=T1059.001"`, `<div class="col" data-tactic="execution">`,
 		`<div class="col" data-tactic="defense-evasion">`, "5 techniques with findings",
-	} {
-		if !strings.Contains(b, s) {
-			t.Errorf("matrix lacks %s", s)
-		}
-	}
+	)
 	if n := len(regexp.MustCompile(`<div class="col( none)?" data-tactic=`).FindAllString(b, -1)); n != 14 {
 		t.Errorf("%d tactic columns, want 14", n)
 	}
@@ -655,15 +647,11 @@ func equalMaps(a, b map[string]int) bool {
 func TestExportersPage(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	b := body(t, f.get(t, "/exporters", f.token))
-	for _, s := range []string{
+	b := f.page(t, "/exporters")
+	contains(t, "exporters page", b,
 		`<tr data-exporter="elastic">`, "https://es.corp.local:9200/", "enabled", "2026-11-23 07:49:00", "(1m ago)",
 		`<tr data-exporter="splunk">`, "disabled", "never", "HEC 503: &lt;server busy&gt;", `<td class="num bad">3</td>`,
-	} {
-		if !strings.Contains(b, s) {
-			t.Errorf("exporters page lacks %s", s)
-		}
-	}
+	)
 	for _, secret := range []string{"hunter2", "s3cr3t", "api_key"} {
 		if strings.Contains(b, secret) {
 			t.Errorf("exporters page shows %q", secret)
